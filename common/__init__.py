@@ -1,0 +1,1 @@
+"""Shared layer of the RNN task suite: config, data, text, cells, training, export."""

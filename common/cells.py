@@ -1,0 +1,111 @@
+"""The one place that names SimpleRNN, GRU and LSTM.
+
+Tasks ask for "a recurrent layer of this cell type" and never branch on the cell:
+this module hides the one real difference between them (an LSTM carries two states,
+hidden and cell; the others carry one) and keeps every layer cuDNN-eligible by default
+(default activations, `recurrent_dropout=0`, `unroll=False`, `use_bias=True`, GRU
+`reset_after=True`). Inputs must then be right-padded, as `common.text` makes them.
+"""
+
+import keras
+
+from common.errors import UserError
+
+CELL_LAYERS = {
+    "simple_rnn": keras.layers.SimpleRNN,
+    "gru": keras.layers.GRU,
+    "lstm": keras.layers.LSTM,
+}
+CELL_NAMES = tuple(CELL_LAYERS)
+
+
+def check_cell(cell: str) -> str:
+    if cell not in CELL_LAYERS:
+        raise UserError(f"unknown cell {cell!r}; choose one of {', '.join(CELL_NAMES)}")
+    return cell
+
+
+def state_count(cell: str) -> int:
+    """How many state tensors the cell carries: 2 for LSTM (h, c), 1 otherwise."""
+    return 2 if check_cell(cell) == "lstm" else 1
+
+
+def recurrent_layer(
+    cell: str,
+    units: int,
+    return_sequences: bool = False,
+    return_state: bool = False,
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+    name: str | None = None,
+):
+    """A SimpleRNN/GRU/LSTM layer, optionally wrapped in `Bidirectional`.
+
+    `dropout` applies to the layer inputs, which keeps cuDNN; recurrent dropout is
+    deliberately not offered because it turns cuDNN off (about 25x slower on GPU).
+    """
+    layer = CELL_LAYERS[check_cell(cell)](
+        units,
+        return_sequences=return_sequences,
+        return_state=return_state,
+        dropout=dropout,
+        name=None if bidirectional else name,
+    )
+    if bidirectional:
+        return keras.layers.Bidirectional(layer, name=name)
+    return layer
+
+
+def recurrent_stack(inputs, cell, units, num_layers=1, bidirectional=False, dropout=0.0, return_sequences=False):
+    """`num_layers` recurrent layers on top of each other; the mask flows through.
+
+    Inner layers return sequences; the last returns sequences only if asked.
+    """
+    outputs = inputs
+    for depth in range(num_layers):
+        last = depth == num_layers - 1
+        outputs = recurrent_layer(
+            cell,
+            units,
+            return_sequences=return_sequences or not last,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            name=f"{cell}_{depth + 1}",
+        )(outputs)
+    return outputs
+
+
+def recurrent_layers(model) -> list:
+    """Every SimpleRNN/GRU/LSTM inside `model`, unwrapping Bidirectional."""
+    found = []
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, tuple(CELL_LAYERS.values())):
+            found.append(layer)
+    return found
+
+
+def cudnn_blockers(layer) -> list[str]:
+    """Reasons `layer` cannot run on the cuDNN kernel (empty when it can).
+
+    Mirrors the checks in Keras' TensorFlow backend (`cudnn_ok` and `inner_loop`); the
+    runtime check that masks are right-padded is met by `common.text`.
+    """
+    if isinstance(layer, keras.layers.SimpleRNN):
+        return ["SimpleRNN has no cuDNN kernel"]
+    cell = layer.cell
+    reasons = []
+    if cell.activation is not keras.activations.tanh:
+        reasons.append("activation is not tanh")
+    if cell.recurrent_activation is not keras.activations.sigmoid:
+        reasons.append("recurrent_activation is not sigmoid")
+    if cell.recurrent_dropout:
+        reasons.append("recurrent_dropout > 0")
+    if layer.unroll:
+        reasons.append("unroll=True")
+    if not cell.use_bias:
+        reasons.append("use_bias=False")
+    if isinstance(layer, keras.layers.GRU) and not cell.reset_after:
+        reasons.append("reset_after=False")
+    if layer.use_cudnn is False:
+        reasons.append("use_cudnn=False")
+    return reasons

@@ -1,0 +1,110 @@
+"""The one command-line entry of the RNN task suite; every make target calls it.
+
+    python main.py train sentiment units=128 epochs=5
+    python main.py predict sentiment --text "a gripping, funny film"
+    python main.py --help
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+
+from common.config import apply_overrides, field_help  # noqa: E402
+from common.errors import UserError  # noqa: E402
+from tasks import TASKS, get_task  # noqa: E402
+
+
+def describe_tasks() -> str:
+    """Tasks, their datasets and every option with its default, for --help."""
+    lines = ["tasks, datasets and options (set options as key=value):"]
+    for name in TASKS:
+        task = get_task(name)
+        lines.append(f"\n  {name}: {task.__doc__.strip().splitlines()[0]}")
+        lines.append(f"    datasets: {', '.join(task.DATASETS)}, or your own file")
+        for option, type_name, default, help_text in field_help(task.Config):
+            lines.append(f"    {option}={default!s:<10} ({type_name}) {help_text}")
+    return "\n".join(lines)
+
+
+def command_train(arguments):
+    task = get_task(arguments.task)
+    config = apply_overrides(task.Config(), arguments.options)
+    task.train(config)
+
+
+def command_export(arguments):
+    from common.runs import find_run
+    from common.sources import PROJECT_ROOT
+
+    task = get_task(arguments.task)
+    run_path = find_run(arguments.task, arguments.run)
+    destination = arguments.to or PROJECT_ROOT / "exports" / arguments.task / str(int(time.time()))
+    task.export_run(run_path, destination)
+    print(f"exported {run_path.name} to {destination}")
+
+
+def command_predict(arguments):
+    from common.runs import find_run
+
+    task = get_task(arguments.task)
+    export_path = arguments.export or find_run(arguments.task, arguments.run) / "export"
+    if not os.path.isdir(export_path):
+        raise UserError(f"no SavedModel at {export_path}")
+    texts = arguments.text or [line.rstrip("\n") for line in sys.stdin]
+    for answer in task.predict(export_path, texts):
+        print(json.dumps(answer, ensure_ascii=False))
+
+
+def command_data(arguments):
+    for name in [arguments.task] if arguments.task else TASKS:
+        get_task(name).fetch_builtin()
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="main.py",
+        description="RNN task suite: train, export and serve recurrent models on real data.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=describe_tasks() if "-h" in sys.argv[1:2] or "--help" in sys.argv[1:2] else "",
+    )
+    commands = main.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a model; writes runs/<task>/<run-id>/")
+    train.add_argument("task", help=", ".join(TASKS))
+    train.add_argument("options", nargs="*", help="key=value overrides, e.g. units=128 cell=gru")
+    train.set_defaults(handler=command_train)
+    export = commands.add_parser("export", help="write a run's SavedModel to exports/<task>/<version>/")
+    export.add_argument("task")
+    export.add_argument("--run", default="", help="run id or folder (default: the latest)")
+    export.add_argument("--to", default="", help="destination folder")
+    export.set_defaults(handler=command_export)
+    predict = commands.add_parser("predict", help="answer from an export (default: the latest run's)")
+    predict.add_argument("task")
+    predict.add_argument("--text", action="append", help="input text (repeatable; default: lines on stdin)")
+    predict.add_argument("--run", default="")
+    predict.add_argument("--export", default="", help="SavedModel folder")
+    predict.set_defaults(handler=command_predict)
+    data = commands.add_parser("data", help="fetch the built-in datasets into the cache")
+    data.add_argument("task", nargs="?", default="")
+    data.set_defaults(handler=command_data)
+    return main
+
+
+def main(argv=None) -> int:
+    arguments = parser().parse_args(argv)
+    try:
+        arguments.handler(arguments)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
