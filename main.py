@@ -1,8 +1,8 @@
 """The one command-line entry of the RNN task suite; every make target calls it.
 
-    python main.py train sentiment units=128 epochs=5
-    python main.py predict sentiment --text "a gripping, funny film"
-    python main.py --help
+python main.py train sentiment units=128 epochs=5
+python main.py predict sentiment --text "a gripping, funny film"
+python main.py --help
 """
 
 import argparse
@@ -26,7 +26,7 @@ def describe_tasks() -> str:
         lines.append(f"\n  {name}: {task.__doc__.strip().splitlines()[0]}")
         lines.append(f"    datasets: {', '.join(task.DATASETS)}, or your own file")
         for option, type_name, default, help_text in field_help(task.Config):
-            lines.append(f"    {option}={default!s:<10} ({type_name}) {help_text}")
+            lines.append(f"    {option:<18} {type_name:<5} {default!s:<9} {help_text}")
     return "\n".join(lines)
 
 
@@ -34,6 +34,18 @@ def command_train(arguments):
     task = get_task(arguments.task)
     config = apply_overrides(task.Config(), arguments.options)
     task.train(config)
+
+
+def command_compare(arguments):
+    from common.compare import VARIANTS, compare
+
+    task = get_task(arguments.task)
+    config = apply_overrides(task.Config(), arguments.options)
+    variants = arguments.variants.split(",") if arguments.variants else list(VARIANTS)
+    unknown = [name for name in variants if name not in VARIANTS]
+    if unknown:
+        raise UserError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    compare(task, config, variants)
 
 
 def command_export(arguments):
@@ -76,6 +88,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("task", help=", ".join(TASKS))
     train.add_argument("options", nargs="*", help="key=value overrides, e.g. units=128 cell=gru")
     train.set_defaults(handler=command_train)
+    compare = commands.add_parser("compare", help="train SimpleRNN, GRU, LSTM, BiLSTM, stacked and no-RNN side by side")
+    compare.add_argument("task")
+    compare.add_argument("options", nargs="*", help="key=value overrides shared by every variant")
+    compare.add_argument("--variants", default="", help="comma-separated subset of the variants")
+    compare.set_defaults(handler=command_compare)
     export = commands.add_parser("export", help="write a run's SavedModel to exports/<task>/<version>/")
     export.add_argument("task")
     export.add_argument("--run", default="", help="run id or folder (default: the latest)")

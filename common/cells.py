@@ -16,18 +16,21 @@ CELL_LAYERS = {
     "gru": keras.layers.GRU,
     "lstm": keras.layers.LSTM,
 }
-CELL_NAMES = tuple(CELL_LAYERS)
+NO_RECURRENCE = "none"  # the non-recurrent baseline: per-token dense layers, mean-pooled
+CELL_NAMES = (*CELL_LAYERS, NO_RECURRENCE)
 
 
 def check_cell(cell: str) -> str:
-    if cell not in CELL_LAYERS:
+    if cell not in CELL_NAMES:
         raise UserError(f"unknown cell {cell!r}; choose one of {', '.join(CELL_NAMES)}")
     return cell
 
 
 def state_count(cell: str) -> int:
-    """How many state tensors the cell carries: 2 for LSTM (h, c), 1 otherwise."""
-    return 2 if check_cell(cell) == "lstm" else 1
+    """How many state tensors the cell carries: 2 for LSTM (h, c), 1 for GRU/SimpleRNN."""
+    if check_cell(cell) == NO_RECURRENCE:
+        raise UserError("cell=none has no recurrent state")
+    return 2 if cell == "lstm" else 1
 
 
 def recurrent_layer(
@@ -59,8 +62,17 @@ def recurrent_layer(
 def recurrent_stack(inputs, cell, units, num_layers=1, bidirectional=False, dropout=0.0, return_sequences=False):
     """`num_layers` recurrent layers on top of each other; the mask flows through.
 
-    Inner layers return sequences; the last returns sequences only if asked.
+    Inner layers return sequences; the last returns sequences only if asked. With
+    `cell="none"` this is the non-recurrent baseline that `compare` measures RNNs
+    against: the same depth of per-token dense layers (no information flows between
+    positions), mean-pooled over the unmasked positions when one vector is wanted.
     """
+    if cell == NO_RECURRENCE:
+        outputs = inputs
+        for depth in range(num_layers):
+            width = units * (2 if bidirectional else 1)
+            outputs = keras.layers.Dense(width, activation="tanh", name=f"dense_{depth + 1}")(outputs)
+        return outputs if return_sequences else keras.layers.GlobalAveragePooling1D(name="mean_pool")(outputs)
     outputs = inputs
     for depth in range(num_layers):
         last = depth == num_layers - 1

@@ -26,7 +26,7 @@ class TrainConfig:
     test_file: str = option("", "optional separate test file (same format as dataset)")
     seed: int = option(42, "random seed for splits, initialisation and shuffling")
     epochs: int = option(10, "maximum training epochs (early stopping may end sooner)")
-    batch_size: int = option(32, "global batch size (split across replicas)")
+    batch_size: int = option(32, "batch size per replica (the global batch grows with GPUs)")
     learning_rate: float = option(1e-3, "Adam learning rate")
     clipnorm: float = option(1.0, "gradient clipping by global norm; 0 turns it off")
     patience: int = option(3, "early stopping: epochs without validation improvement")

@@ -1,7 +1,7 @@
 """Token embeddings: trained from scratch, or started from word2vec/GloVe text vectors."""
 
-import numpy as np
 import keras
+import numpy as np
 
 from common.errors import UserError
 
@@ -29,9 +29,7 @@ def load_text_vectors(path, vocabulary: list[str]) -> tuple[np.ndarray, int]:
                     rng = np.random.default_rng(0)
                     matrix = rng.normal(0.0, 0.1, (len(vocabulary), dimension)).astype("float32")
                 if len(parts) - 1 != matrix.shape[1]:
-                    raise UserError(
-                        f"{path}, line {line_number}: {len(parts) - 1} numbers, expected {matrix.shape[1]}"
-                    )
+                    raise UserError(f"{path}, line {line_number}: {len(parts) - 1} numbers, expected {matrix.shape[1]}")
                 position = index.get(parts[0])
                 if position is None:
                     continue

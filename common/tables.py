@@ -23,7 +23,9 @@ def read_text_file(path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        raise UserError(f"{path}, line {line}: bytes that are not UTF-8 ({error.reason}); save the file as UTF-8") from None
+        raise UserError(
+            f"{path}, line {line}: bytes that are not UTF-8 ({error.reason}); save the file as UTF-8"
+        ) from None
 
 
 def read_table(path) -> pandas.DataFrame:

@@ -13,9 +13,9 @@ out-of-vocabulary token, because a fully masked row crashes cuDNN.
 import collections
 import json
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 PADDING_TOKEN = ""
 UNKNOWN_TOKEN = "[UNK]"

@@ -35,6 +35,7 @@ MR_POSITIVE_LAST_ID = 5331  # ids 1-5331 come from the positive file, the rest f
 TFDS_DATASETS = {"imdb_reviews": "text", "glue/sst2": "sentence"}  # name -> text feature
 DATASETS = ("mr", *TFDS_DATASETS)
 PIPELINES = ("bucketed", "prepadded")
+MAIN_METRICS = ("accuracy", "macro_f1")  # what `compare` puts side by side
 
 
 @dataclasses.dataclass
@@ -208,7 +209,9 @@ def make_data(config: Config, corpus: Corpus, rest=None, test=None) -> Data:
     vocabulary = text.build_vocabulary(tokens, config.max_vocabulary, config.min_frequency)
     summary = dict(corpus.summary, source=corpus.description, vocabulary=len(vocabulary))
     summary.update({f"{part}_examples": len(rows) for part, rows in texts.items()})
-    return Data(texts, part_labels, corpus.class_names, vocabulary, summary, {k: v.tolist() for k, v in indices.items()})
+    return Data(
+        texts, part_labels, corpus.class_names, vocabulary, summary, {k: v.tolist() for k, v in indices.items()}
+    )
 
 
 def load_data(config: Config) -> Data:
@@ -371,7 +374,9 @@ def cross_validate(config: Config, corpus: Corpus):
     save_config(config, run.path / "config.json")
     strategy = training.get_strategy()
     accuracies, macro_f1s = [], []
-    for fold, (rest, test) in enumerate(splits.stratified_folds(corpus.labels, config.folds, config.seed, corpus.class_names)):
+    for fold, (rest, test) in enumerate(
+        splits.stratified_folds(corpus.labels, config.folds, config.seed, corpus.class_names)
+    ):
         fold_path = run.path / f"fold-{fold + 1}"
         if (fold_path / "metrics.json").exists():
             metrics = reports.read_json(fold_path / "metrics.json")

@@ -1,0 +1,71 @@
+# Every target calls the one entry, main.py. Variables:
+#   TASK=sentiment  DATA=file-or-dataset  TEST=test-file  CELL=gru  ARGS="units=128 epochs=5"
+#   RUN=<run-id>    TEXT="text to classify"   GPU=1 (install TensorFlow's CUDA build)
+SHELL := /bin/bash
+PYTHON_BASE ?= python3
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+TASK ?= sentiment
+VARIANT := $(if $(GPU),gpu,cpu)
+OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(ARGS)
+
+.PHONY: help install data train compare export predict bench test test-all lint format clean
+
+help: $(VENV)/.installed-$(VARIANT)
+	@echo "make install [GPU=1] | data | train TASK=.. [DATA=..] [CELL=..] [ARGS=\"k=v ..\"] | compare TASK=.."
+	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | bench | test | test-all | lint"
+	@echo
+	@$(PYTHON) main.py --help 2>/dev/null
+
+install: $(VENV)/.installed-$(VARIANT) data
+
+# Reinstalls only when requirements.txt changes; GPU=1 swaps in TensorFlow's CUDA build.
+$(VENV)/.installed-$(VARIANT): requirements.txt
+	test -x $(PYTHON) || $(PYTHON_BASE) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	rm -f $(VENV)/.installed-*
+ifeq ($(VARIANT),gpu)
+	-$(PYTHON) -m pip uninstall --yes --quiet tensorflow-cpu
+	sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' requirements.txt > $(VENV)/requirements-gpu.txt
+	$(PYTHON) -m pip install --quiet -r $(VENV)/requirements-gpu.txt
+else
+	-$(PYTHON) -m pip uninstall --yes --quiet tensorflow
+	$(PYTHON) -m pip install --quiet -r requirements.txt
+endif
+	touch $@
+
+data: $(VENV)/.installed-$(VARIANT)
+	$(PYTHON) main.py data
+
+train:
+	$(PYTHON) main.py train $(TASK) $(OVERRIDES)
+
+compare:
+	$(PYTHON) main.py compare $(TASK) $(OVERRIDES)
+
+export:
+	$(PYTHON) main.py export $(TASK) $(if $(RUN),--run $(RUN))
+
+# TEXT reaches the recipe through the environment, so quotes in it are safe.
+predict:
+	$(PYTHON) main.py predict $(TASK) $(if $(RUN),--run $(RUN)) $(if $(TEXT),--text "$$TEXT")
+
+bench:
+	$(PYTHON) -m bench.sentiment_padding $(ARGS)
+
+test:
+	$(PYTHON) -m pytest -q -m "not slow" tests
+
+test-all:
+	$(PYTHON) -m pytest -q tests
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+format:
+	$(PYTHON) -m ruff format .
+	$(PYTHON) -m ruff check --fix .
+
+clean:
+	rm -rf runs exports .pytest_cache
