@@ -63,11 +63,12 @@ def command_predict(arguments):
     from common.runs import find_run
 
     task = get_task(arguments.task)
-    export_path = arguments.export or find_run(arguments.task, arguments.run) / "export"
+    run_path = None if arguments.export else find_run(arguments.task, arguments.run)
+    export_path = arguments.export or run_path / "export"
     if not os.path.isdir(export_path):
         raise UserError(f"no SavedModel at {export_path}")
-    texts = arguments.text or [line.rstrip("\n") for line in sys.stdin]
-    for answer in task.predict(export_path, texts):
+    inputs = arguments.text or ([] if sys.stdin.isatty() else [line.rstrip("\n") for line in sys.stdin])
+    for answer in task.predict(export_path, inputs, run_path):
         print(json.dumps(answer, ensure_ascii=False))
 
 
@@ -100,7 +101,7 @@ def parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=command_export)
     predict = commands.add_parser("predict", help="answer from an export (default: the latest run's)")
     predict.add_argument("task")
-    predict.add_argument("--text", action="append", help="input text (repeatable; default: lines on stdin)")
+    predict.add_argument("--text", action="append", help="input (repeatable; default: lines on stdin)")
     predict.add_argument("--run", default="")
     predict.add_argument("--export", default="", help="SavedModel folder")
     predict.set_defaults(handler=command_predict)

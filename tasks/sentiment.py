@@ -310,8 +310,10 @@ def export(model, data: Data, config: Config, path) -> None:
     write_saved_model(path, serve, [tf.TensorSpec([None], tf.string, name="text")], [encoder, model])
 
 
-def predict(export_path, texts: list[str]) -> list[dict]:
+def predict(export_path, texts: list[str], run_path=None) -> list[dict]:
     """Answers from a SavedModel export (no project code is needed to run it)."""
+    if not texts:
+        raise UserError('nothing to classify: give TEXT="..." (or --text), or lines on standard input')
     serving = tf.saved_model.load(str(export_path)).signatures["serving_default"]
     outputs = serving(text=tf.constant(texts, dtype=tf.string))
     labels = [label.decode("utf-8") for label in outputs["label"].numpy()]
