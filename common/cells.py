@@ -59,20 +59,27 @@ def recurrent_layer(
     return layer
 
 
-def recurrent_stack(inputs, cell, units, num_layers=1, bidirectional=False, dropout=0.0, return_sequences=False):
+def recurrent_stack(
+    inputs, cell, units, num_layers=1, bidirectional=False, dropout=0.0, return_sequences=False, name=""
+):
     """`num_layers` recurrent layers on top of each other; the mask flows through.
 
     Inner layers return sequences; the last returns sequences only if asked. With
     `cell="none"` this is the non-recurrent baseline that `compare` measures RNNs
     against: the same depth of per-token dense layers (no information flows between
     positions), mean-pooled over the unmasked positions when one vector is wanted.
+    `name` prefixes the layer names (unique names are chosen when it is empty).
     """
+
+    def layer_name(kind, depth):
+        return f"{name}_{kind}_{depth + 1}" if name else None
+
     if cell == NO_RECURRENCE:
         outputs = inputs
         for depth in range(num_layers):
             width = units * (2 if bidirectional else 1)
-            outputs = keras.layers.Dense(width, activation="tanh", name=f"dense_{depth + 1}")(outputs)
-        return outputs if return_sequences else keras.layers.GlobalAveragePooling1D(name="mean_pool")(outputs)
+            outputs = keras.layers.Dense(width, activation="tanh", name=layer_name("dense", depth))(outputs)
+        return outputs if return_sequences else keras.layers.GlobalAveragePooling1D()(outputs)
     outputs = inputs
     for depth in range(num_layers):
         last = depth == num_layers - 1
@@ -82,7 +89,7 @@ def recurrent_stack(inputs, cell, units, num_layers=1, bidirectional=False, drop
             return_sequences=return_sequences or not last,
             bidirectional=bidirectional,
             dropout=dropout,
-            name=f"{cell}_{depth + 1}",
+            name=layer_name(cell, depth),
         )(outputs)
     return outputs
 
