@@ -5,7 +5,7 @@ import importlib
 
 from common.errors import UserError
 
-TASKS = ("sentiment",)
+TASKS = ("sentiment", "tagging")
 
 
 def get_task(name: str):
