@@ -30,12 +30,20 @@ def stratified_split(labels, validation_share: float, test_share: float, seed: i
     rest = everything
     if test_share > 0:
         rest, split["test"] = model_selection.train_test_split(
-            everything, test_size=test_share, stratify=labels, random_state=seed
+            everything, test_size=part_size(test_share, len(labels), class_names), stratify=labels, random_state=seed
         )
     split["train"], split["validation"] = model_selection.train_test_split(
-        rest, test_size=validation_share / (1 - test_share), stratify=labels[rest], random_state=seed
+        rest,
+        test_size=part_size(validation_share, len(labels), class_names),
+        stratify=labels[rest],
+        random_state=seed,
     )
     return {name: np.sort(indices) for name, indices in split.items()}
+
+
+def part_size(share: float, count: int, class_names) -> int:
+    """Rows for a held-out part: its share, but at least one per class (stratification needs it)."""
+    return max(len(class_names), round(share * count))
 
 
 def stratified_folds(labels, folds: int, seed: int, class_names) -> list[tuple[np.ndarray, np.ndarray]]:

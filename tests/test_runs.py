@@ -1,0 +1,36 @@
+import pytest
+
+from common import runs
+from common.config import TrainConfig
+from common.errors import UserError
+
+
+def test_same_config_resumes_the_unfinished_run():
+    first = runs.start_run("toy", TrainConfig())
+    again = runs.start_run("toy", TrainConfig(epochs=50))  # more epochs: still the same run
+    assert again.resumed and again.path == first.path
+    other = runs.start_run("toy", TrainConfig(seed=7))
+    assert not other.resumed and other.path != first.path
+
+
+def test_finished_run_appears_in_one_step_and_is_found():
+    run = runs.start_run("toy", TrainConfig())
+    (run.path / "metrics.json").write_text("{}")
+    assert not run.final_path.exists()
+    final = run.finish()
+    assert (final / "metrics.json").exists() and not run.path.exists()
+    assert runs.find_run("toy") == final
+    assert runs.find_run("toy", final.name) == final
+
+
+def test_missing_runs_are_clear_errors():
+    with pytest.raises(UserError, match="make train TASK=toy"):
+        runs.find_run("toy")
+    with pytest.raises(UserError, match="no finished run 'nope'"):
+        runs.find_run("toy", "nope")
+
+
+def test_named_run_that_exists_is_refused():
+    runs.start_run("toy", TrainConfig(run_name="mine")).finish()
+    with pytest.raises(UserError, match="already exists"):
+        runs.start_run("toy", TrainConfig(run_name="mine"))

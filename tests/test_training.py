@@ -1,0 +1,66 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common import training
+from common.config import TrainConfig
+
+
+def toy_model():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax", dtype="float32")(inputs))
+    model.compile(optimizer=training.make_optimizer(TrainConfig()), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def toy_data(count=64):
+    features = np.random.default_rng(0).normal(size=(count, 4)).astype("float32")
+    labels = (features[:, 0] > 0).astype("int32")
+    return tf.data.Dataset.from_tensor_slices((features, labels)).batch(16)
+
+
+def test_default_strategy_on_one_cpu(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"index": 0}}))
+    assert training.get_strategy().num_replicas_in_sync == 1
+
+
+def test_optimizer_clips_by_global_norm_unless_turned_off():
+    assert training.make_optimizer(TrainConfig()).global_clipnorm == 1.0
+    assert training.make_optimizer(TrainConfig(clipnorm=0)).global_clipnorm is None
+
+
+def test_mixed_precision_policy_is_set_and_reset():
+    try:
+        training.set_precision(True)
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    finally:
+        training.set_precision(False)
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_fit_changes_weights_and_writes_history(tmp_path):
+    model = toy_model()
+    before = [weight.copy() for weight in model.get_weights()]
+    history = training.fit(model, toy_data(), toy_data(), TrainConfig(epochs=3, verbose="0"), tmp_path)
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+    assert list(history["epoch"]) == [0, 1, 2] and "epoch_seconds" in history
+    assert (tmp_path / "checkpoints" / "best.weights.h5").exists()
+    assert list((tmp_path / "tensorboard").iterdir())
+    stats = training.throughput(history, 64)
+    assert stats["epochs"] == 3 and stats["examples_per_second"] > 0
+
+
+def test_history_keeps_the_last_row_of_a_rerun_epoch(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,loss\n0,1.0\n1,0.9\n1,0.8\n2,0.7\n")
+    history = training.read_history(tmp_path / "history.csv")
+    assert list(history["epoch"]) == [0, 1, 2] and list(history["loss"]) == [1.0, 0.8, 0.7]
+
+
+@pytest.mark.parametrize("values, expected", [("epoch,val_loss\n0,0.5\n1,0.3\n", 0.3), (None, None)])
+def test_best_so_far_reads_an_interrupted_history(tmp_path, values, expected):
+    if values:
+        (tmp_path / "history.csv").write_text(values)
+    assert training.best_so_far(tmp_path / "history.csv", "val_loss") == expected
