@@ -5,7 +5,7 @@ import importlib
 
 from common.errors import UserError
 
-TASKS = ("sentiment", "tagging")
+TASKS = ("sentiment", "tagging", "timeseries")
 
 
 def get_task(name: str):
