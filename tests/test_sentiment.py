@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 import main
-from common import sources
+from common import cells, sources
 from common.config import apply_overrides
 from tasks import sentiment
 
@@ -106,6 +106,11 @@ def test_train_writes_a_complete_run_and_a_servable_export(tmp_path, isolated_ru
     assert set(served["label"]) <= {"neg", "pos"}
     np.testing.assert_allclose(np.sum(served["probabilities"], axis=1), 1.0, atol=1e-5)
 
+    # `make export` rebuilds the same SavedModel from the finished run.
+    assert run_cli("export", "sentiment", "--to", tmp_path / "served" / "1") == 0
+    again = serve_in_fresh_process(tmp_path / "served" / "1", texts)
+    np.testing.assert_allclose(again["probabilities"], served["probabilities"], atol=1e-6)
+
 
 def test_export_answers_empty_and_very_long_text(tmp_path, isolated_runs, capsys):
     data = write_csv(tmp_path / "reviews.csv", review_rows(120))
@@ -161,6 +166,15 @@ def test_every_cell_type_builds_and_trains_one_step(tmp_path, cell):
     before = [weight.copy() for weight in model.get_weights()]
     model.fit(sentiment.make_datasets(config, data)["train"].take(1), verbose=0)
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_default_models_stay_cudnn_eligible(tmp_path, cell):
+    data_file = write_csv(tmp_path / "reviews.csv", review_rows(30))
+    config = apply_overrides(sentiment.Config(), [f"dataset={data_file}", f"cell={cell}", "num_layers=2"])
+    model = sentiment.build_model(config, sentiment.load_data(config))
+    layers = cells.recurrent_layers(model)
+    assert len(layers) == 4 and all(cells.cudnn_blockers(layer) == [] for layer in layers)
 
 
 def test_prepadded_pipeline_pads_in_front_without_a_mask(tmp_path):
