@@ -7,7 +7,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
-OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(ARGS)
+OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
 .PHONY: help install data train compare export predict bench test test-all lint format clean
 
@@ -69,3 +69,7 @@ format:
 
 clean:
 	rm -rf runs exports .pytest_cache
+
+# The tagger variants (softmax/CRF x characters) next to the per-word baseline, and wsj_pos.
+bench-tagging:
+	$(PYTHON) -m bench.tagging_variants $(ARGS)
