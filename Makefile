@@ -7,7 +7,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
-OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
+OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(TARGET),target=$(TARGET)) $(if $(FEATURES),features=$(FEATURES)) $(if $(TIME),time_column=$(TIME)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
 .PHONY: help install data train compare export predict bench test test-all lint format clean
 
@@ -69,6 +69,11 @@ format:
 
 clean:
 	rm -rf runs exports .pytest_cache
+
+# Forecaster vs naive, seasonal naive, linear and ARIMA on sunspots, co2 and electricity.
+.PHONY: bench-timeseries
+bench-timeseries:
+	$(PYTHON) -m bench.timeseries_baselines $(ARGS)
 
 # The tagger variants (softmax/CRF x characters) next to the per-word baseline, and wsj_pos.
 bench-tagging:

@@ -53,9 +53,9 @@ PMDARIMA_PACKAGE = sources.RegistryPackage(
 DATASET_DEFAULTS = {
     # No calendar season in sunspots: the season is the ~11-year solar cycle (132 months).
     "sunspots": {"window": 24, "season": 132, "arima_order": "2,0,1", "seasonal_order": ""},
-    "co2": {"window": 52, "season": 52, "arima_order": "1,1,1", "seasonal_order": "0,1,1,52"},
+    "co2": {"window": 52, "season": 52, "arima_order": "1,1,1", "seasonal_order": "0,1,0,52"},
     # Two seasons: a day (48 half-hours) and a week (336); seasonal naive uses the week.
-    "electricity": {"window": 96, "season": 336, "arima_order": "2,0,1", "seasonal_order": "0,1,1,48"},
+    "electricity": {"window": 96, "season": 336, "arima_order": "2,0,1", "seasonal_order": "0,1,0,48"},
 }
 FILE_DEFAULTS = {"window": 24, "season": 0, "arima_order": "2,0,1", "seasonal_order": ""}
 DATASETS = tuple(DATASET_DEFAULTS)
@@ -83,6 +83,7 @@ class Config(TrainConfig):
     units: int = option(64, "units per recurrent layer")
     dropout: float = option(0.0, "dropout on the inputs of each recurrent layer")
     loss: str = option("mse", "mse or huber (on the normalized scale)")
+    residual: bool = option(True, "forecast the change from the window's last value (trending series need it)")
     season: int = option(0, "season length for seasonal naive (0: the dataset's default; none for own files)")
     arima_order: str = option("", "ARIMA baseline order p,d,q (empty: the dataset's default)")
     seasonal_order: str = option("", "ARIMA baseline seasonal order P,D,Q,s (empty: the dataset's default)")
@@ -265,9 +266,20 @@ def build_model(config: Config, data: Data) -> keras.Model:
 
 
 def head(inputs, config: Config, outputs: int):
-    hidden = recurrent_stack(inputs, config.cell, config.units, config.num_layers, False, config.dropout)
-    # float32 output keeps the regression exact under mixed precision.
-    return keras.layers.Dense(outputs, dtype="float32", name="forecast")(hidden)
+    """RNN stack and dense head. With `residual`, the target column is read relative to
+    its last value and the head forecasts the change from it, so a series that trends
+    beyond its training range (CO2) needs no values the network never saw."""
+    if not config.residual:
+        hidden = recurrent_stack(inputs, config.cell, config.units, config.num_layers, False, config.dropout)
+        # float32 output keeps the regression exact under mixed precision.
+        return keras.layers.Dense(outputs, dtype="float32", name="forecast")(hidden)
+    last = inputs[:, -1:, 0]  # [batch, 1]: the target at the forecast origin
+    relative = keras.layers.Concatenate(axis=-1, name="relative_window")(
+        [inputs[:, :, :1] - inputs[:, -1:, :1], inputs[:, :, 1:]]
+    )
+    hidden = recurrent_stack(relative, config.cell, config.units, config.num_layers, False, config.dropout)
+    change = keras.layers.Dense(outputs, dtype="float32", name="change")(hidden)
+    return keras.layers.Add(dtype="float32", name="forecast")([change, keras.ops.cast(last, "float32")])
 
 
 def make_datasets(config: Config, data: Data, replicas: int = 1) -> dict:

@@ -69,7 +69,7 @@ def test_bad_options_are_refused(options, message):
 
 def test_dataset_defaults_fill_only_unset_options():
     resolved = timeseries.resolve_defaults(timeseries.Config(dataset="co2", window=10))
-    assert resolved.window == 10 and resolved.season == 52 and resolved.seasonal_order == "0,1,1,52"
+    assert resolved.window == 10 and resolved.season == 52 and resolved.seasonal_order == "0,1,0,52"
 
 
 # ---------------------------------------------------------------- baselines and scores

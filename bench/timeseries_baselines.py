@@ -1,0 +1,76 @@
+"""The forecaster next to its baselines on sunspots, CO2 and electricity, in one run.
+
+    python -m bench.timeseries_baselines [key=value ...]   (or: make bench-timeseries ARGS="epochs=20")
+    python -m bench.timeseries_baselines --datasets sunspots horizon=3
+
+For each dataset: one full `make train TASK=timeseries DATA=<name>` (the same code,
+the dataset's default window, season and ARIMA order), then test MAE, RMSE and MASE
+(original units, the same test windows for every forecaster) and the ratio of the
+model's MAE to each baseline's. Ratios below 1 mean the model is better. The table is
+printed and written to runs/timeseries/bench-<time>.md.
+"""
+
+import datetime
+import sys
+
+from common import reports
+from common.config import apply_overrides
+from common.runs import runs_root
+from tasks import timeseries
+
+FORECASTERS = ("model", *timeseries.BASELINES)
+
+
+def measure(dataset: str, overrides: list[str]) -> dict:
+    config = apply_overrides(timeseries.Config(), [f"dataset={dataset}", *overrides])
+    print(f"== {dataset}", file=sys.stderr)
+    run_path = timeseries.train(config)
+    metrics = reports.read_json(run_path / "metrics.json")
+    metrics["run"] = run_path.name
+    return metrics
+
+
+def cell(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}g}" if abs(value) >= 1000 else f"{value:.{digits}f}"
+
+
+def table(results: dict) -> str:
+    """One row per dataset: MAE and MASE of each forecaster, then the model's MAE ratios."""
+    header = ["dataset", "test windows"]
+    header += [f"MAE {name}" for name in FORECASTERS] + ["MASE model", "MASE naive"]
+    header += [f"model/{name}" for name in timeseries.BASELINES] + ["epochs", "train s", "run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for dataset, metrics in results.items():
+        rows = {"model": metrics, **metrics["baselines"]}
+        values = [dataset, str(metrics["test_windows"])]
+        values += [cell(rows[name]["mae"]) if name in rows else "-" for name in FORECASTERS]
+        values += [cell(metrics["mase"]), cell(rows["naive"]["mase"])]
+        values += [cell(metrics["mae_ratio"].get(name)) for name in timeseries.BASELINES]
+        values += [str(metrics["epochs"]), f"{metrics['training_seconds']:.0f}", metrics["run"]]
+        lines.append("| " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def main(arguments: list[str]) -> None:
+    datasets = list(timeseries.DATASETS)
+    if "--datasets" in arguments:
+        position = arguments.index("--datasets")
+        datasets = arguments[position + 1].split(",")
+        arguments = arguments[:position] + arguments[position + 2 :]
+    overrides = ["verbose=2", *arguments]
+    results = {dataset: measure(dataset, overrides) for dataset in datasets}
+    text = table(results)
+    print(f"\nforecasters on the same test windows (options: {' '.join(overrides)})\n")
+    print(text)
+    for dataset, metrics in results.items():
+        ratios = ", ".join(f"{name} {cell(value)}" for name, value in metrics["mae_ratio"].items())
+        print(f"{dataset}: model MASE {cell(metrics['mase'])}; model MAE / baseline MAE: {ratios}")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = runs_root() / timeseries.TASK / f"bench-{stamp}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    print(f"\nwritten to {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
