@@ -10,17 +10,24 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common.errors import UserError
+
 
 def get_strategy() -> tf.distribute.Strategy:
     """The distribution strategy to build and compile every model under.
 
-    Several workers named in `TF_CONFIG`: MultiWorkerMirroredStrategy; several GPUs:
-    MirroredStrategy; otherwise the default strategy (CPU or one GPU).
+    Several GPUs: MirroredStrategy (the global batch is `batch_size` times the replica
+    count); otherwise the default strategy (CPU or one GPU). Several workers in
+    `TF_CONFIG` are refused with a clear message: Keras 3's `model.fit` fails under
+    MultiWorkerMirroredStrategy (keras-team/keras#20585; a slow test tracks it).
     """
     tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     workers = tf_config.get("cluster", {}).get("worker", [])
     if len(workers) > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raise UserError(
+            f"TF_CONFIG names {len(workers)} workers, but Keras 3's model.fit does not run under "
+            "MultiWorkerMirroredStrategy (keras-team/keras#20585); train on one machine (all its GPUs are used)"
+        )
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()

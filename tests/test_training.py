@@ -24,7 +24,8 @@ def toy_data(count=64):
 
 def test_default_strategy_on_one_cpu(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"index": 0}}))
-    assert training.get_strategy().num_replicas_in_sync == 1
+    strategy = training.get_strategy()
+    assert strategy.num_replicas_in_sync == 1 and strategy is tf.distribute.get_strategy()
 
 
 def test_optimizer_clips_by_global_norm_unless_turned_off():
