@@ -266,6 +266,7 @@ def test_training_writes_a_complete_run(trained_run):
     for name in ("config.json", "vocabulary.json", "characters.json", "data.json", "splits.json", "metrics.json"):
         assert (run_path / name).is_file(), name
     assert (run_path / "history.csv").is_file() and (run_path / "learning_curves.png").is_file()
+    assert "val_tag_f1" in (run_path / "history.csv").read_text().splitlines()[0]  # the epoch picker
     assert (run_path / "model.keras").is_file() and (run_path / "export" / "saved_model.pb").is_file()
     metrics = json.loads((run_path / "metrics.json").read_text())
     for key in ("token_accuracy", "precision", "recall", "f1", "per_type", "most_confused", "baseline"):
