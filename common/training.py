@@ -59,22 +59,26 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self.started
 
 
-def best_so_far(history_path: Path, monitor: str):
-    """Best (lowest) value of `monitor` in an earlier, interrupted part of the run."""
+def best_so_far(history_path: Path, monitor: str, mode: str = "min"):
+    """Best value of `monitor` (lowest, or highest with mode="max") in an earlier,
+    interrupted part of the run."""
     if not history_path.exists():
         return None
     import pandas
 
     history = pandas.read_csv(history_path)
-    return float(history[monitor].min()) if monitor in history and len(history) else None
+    if monitor not in history or not len(history):
+        return None
+    return float(history[monitor].max() if mode == "max" else history[monitor].min())
 
 
-def fit(model, train, validation, config, run_path: Path, monitor: str = "val_loss", extra_callbacks=()):
+def fit(model, train, validation, config, run_path: Path, monitor="val_loss", mode="min", extra_callbacks=()):
     """Train with validation, early stopping, checkpoints, TensorBoard and CSV history.
 
     Resumes after a crash: BackupAndRestore restores weights, optimizer and epoch from
     `run_path/backup`, and the best checkpoint keeps its best value across the crash.
-    At the end the model holds the best weights seen on validation data.
+    At the end the model holds the best weights seen on validation data: lowest
+    `monitor`, or highest with `mode="max"` (for scores such as F1).
     """
     best_path = run_path / "checkpoints" / "best.weights.h5"
     best_path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,11 +89,12 @@ def fit(model, train, validation, config, run_path: Path, monitor: str = "val_lo
         keras.callbacks.ModelCheckpoint(
             str(best_path),
             monitor=monitor,
+            mode=mode,
             save_best_only=True,
             save_weights_only=True,
-            initial_value_threshold=best_so_far(history_path, monitor),
+            initial_value_threshold=best_so_far(history_path, monitor, mode),
         ),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(str(run_path / "tensorboard")),
         keras.callbacks.CSVLogger(str(history_path), append=True),
         *extra_callbacks,

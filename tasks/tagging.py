@@ -819,7 +819,7 @@ def train_one(config: Config, data: Data, path, strategy) -> tuple[keras.Model, 
         make_dataset(config, encoder, data.tokens[part], data.tags[part], data.tag_names, batch_size, part == "train")
         for part in ("train", "validation")
     )
-    history = training.fit(model, train_set, validation_set, config, path, monitor="val_tag_f1")
+    history = training.fit(model, train_set, validation_set, config, path, monitor="val_tag_f1", mode="max")
     reports.plot_learning_curves(history, path / "learning_curves.png", title=f"{TASK}: {model.name}")
     metrics = evaluate(model, data, config)
     metrics.update(training.throughput(history, len(data.tokens["train"])))

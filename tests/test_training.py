@@ -60,8 +60,15 @@ def test_history_keeps_the_last_row_of_a_rerun_epoch(tmp_path):
     assert list(history["epoch"]) == [0, 1, 2] and list(history["loss"]) == [1.0, 0.8, 0.7]
 
 
-@pytest.mark.parametrize("values, expected", [("epoch,val_loss\n0,0.5\n1,0.3\n", 0.3), (None, None)])
-def test_best_so_far_reads_an_interrupted_history(tmp_path, values, expected):
+@pytest.mark.parametrize(
+    "values, mode, expected",
+    [
+        ("epoch,val_loss\n0,0.5\n1,0.3\n", "min", 0.3),
+        ("epoch,val_loss\n0,0.5\n1,0.3\n", "max", 0.5),
+        (None, "min", None),
+    ],
+)
+def test_best_so_far_reads_an_interrupted_history(tmp_path, values, mode, expected):
     if values:
         (tmp_path / "history.csv").write_text(values)
-    assert training.best_so_far(tmp_path / "history.csv", "val_loss") == expected
+    assert training.best_so_far(tmp_path / "history.csv", "val_loss", mode) == expected
