@@ -6,6 +6,7 @@ it and resumes from the last finished epoch. A finished run is renamed into plac
 in one step, so `runs/<task>/` never holds a half-written run.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -47,6 +48,15 @@ class Run:
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def discarded_on_user_error(self):
+        """Bad input found mid-run removes the run; any other failure keeps it for resuming."""
+        try:
+            yield
+        except UserError:
+            self.discard()
+            raise
 
 
 def start_run(task: str, config) -> Run:

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from common import reports, runs, sources, splits, text, training
 from common.cells import CELL_NAMES, check_cell, recurrent_stack
-from common.config import TrainConfig, option, save_config
+from common.config import TrainConfig, load_config, option, save_config
 from common.embedding import embedding_layer, load_text_vectors
 from common.errors import UserError
 from common.export import write_saved_model
@@ -333,7 +333,7 @@ def train_one(config: Config, data: Data, path, strategy) -> tuple[keras.Model, 
     datasets = make_datasets(config, data, strategy.num_replicas_in_sync)
     history = training.fit(model, datasets["train"], datasets["validation"], config, path)
     reports.plot_learning_curves(history, path / "learning_curves.png", title=f"{TASK}: {model.name}")
-    metrics = evaluate(model, data, config, make_datasets(config, data)["test"])
+    metrics = evaluate(model, data, config, datasets["test"])
     metrics.update(training.throughput(history, len(data.texts["train"])))
     metrics["parameters"] = int(model.count_params())
     return model, metrics
@@ -358,12 +358,13 @@ def train(config: Config):
     run = runs.start_run(TASK, config)
     if run.resumed:
         print(f"resuming unfinished run {run.run_id}")
-    save_inputs(config, data, run.path)
-    model, metrics = train_one(config, data, run.path, training.get_strategy())
-    metrics["data"] = data.summary
-    reports.write_json(metrics, run.path / "metrics.json")
-    model.save(run.path / "model.keras")
-    export(model, data, config, run.path / "export")
+    with run.discarded_on_user_error():
+        save_inputs(config, data, run.path)
+        model, metrics = train_one(config, data, run.path, training.get_strategy())
+        metrics["data"] = data.summary
+        reports.write_json(metrics, run.path / "metrics.json")
+        model.save(run.path / "model.keras")
+        export(model, data, config, run.path / "export")
     final_path = run.finish()
     print(f"test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}; run: {final_path}")
     return final_path
@@ -376,9 +377,8 @@ def cross_validate(config: Config, corpus: Corpus):
     save_config(config, run.path / "config.json")
     strategy = training.get_strategy()
     accuracies, macro_f1s = [], []
-    for fold, (rest, test) in enumerate(
-        splits.stratified_folds(corpus.labels, config.folds, config.seed, corpus.class_names)
-    ):
+    folds = splits.stratified_folds(corpus.labels, config.folds, config.seed, corpus.class_names)
+    for fold, (rest, test) in enumerate(folds):
         fold_path = run.path / f"fold-{fold + 1}"
         if (fold_path / "metrics.json").exists():
             metrics = reports.read_json(fold_path / "metrics.json")
@@ -386,7 +386,8 @@ def cross_validate(config: Config, corpus: Corpus):
             print(f"fold {fold + 1} of {config.folds}")
             fold_path.mkdir(exist_ok=True)
             training.set_seeds(config.seed + fold)
-            _, metrics = train_one(config, make_data(config, corpus, rest, test), fold_path, strategy)
+            with run.discarded_on_user_error():
+                _, metrics = train_one(config, make_data(config, corpus, rest, test), fold_path, strategy)
             reports.write_json(metrics, fold_path / "metrics.json")
         accuracies.append(metrics["accuracy"])
         macro_f1s.append(metrics["macro_f1"])
@@ -405,8 +406,6 @@ def cross_validate(config: Config, corpus: Corpus):
 
 def export_run(run_path, destination) -> None:
     """Rebuild the export of a finished run from its saved model and vocabulary."""
-    from common.config import load_config
-
     config = load_config(Config, run_path / "config.json")
     info = reports.read_json(run_path / "data.json")
     data = Data({}, {}, info["class_names"], text.load_vocabulary(run_path / "vocabulary.json"), info["summary"], {})

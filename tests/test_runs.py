@@ -34,3 +34,16 @@ def test_named_run_that_exists_is_refused():
     runs.start_run("toy", TrainConfig(run_name="mine")).finish()
     with pytest.raises(UserError, match="already exists"):
         runs.start_run("toy", TrainConfig(run_name="mine"))
+
+
+def test_bad_input_mid_run_discards_it_but_a_crash_keeps_it_for_resuming():
+    run = runs.start_run("toy", TrainConfig())
+    with pytest.raises(UserError):
+        with run.discarded_on_user_error():
+            raise UserError("bad embeddings file")
+    assert not run.path.exists()
+    kept = runs.start_run("toy", TrainConfig())
+    with pytest.raises(RuntimeError):
+        with kept.discarded_on_user_error():
+            raise RuntimeError("out of memory")
+    assert kept.path.exists()

@@ -246,6 +246,7 @@ def bad_input_cases(tmp_path):
         ([f"dataset={tiny_class}"], "class 'odd' has 1 example(s)"),
         ([f"dataset={tmp_path / 'missing.csv'}"], "data file not found"),
         (["dataset=imbd"], "unknown dataset 'imbd' for sentiment"),
+        ([f"dataset={train}", f"embeddings={tmp_path / 'glove.txt'}"], "embeddings file not found"),
         (["dataset=mr", "cell=lstmm"], "unknown cell 'lstmm'"),
         (["unitz=3"], "unknown option 'unitz'"),
     ]
@@ -258,7 +259,7 @@ def test_bad_inputs_get_one_line_errors_and_leave_no_run(tmp_path, isolated_runs
         assert error[-1].startswith("error: ") and expected in error[-1], (options, error)
         assert "Traceback" not in "\n".join(error)
     assert not finished_runs(isolated_runs)
-    assert not list((isolated_runs / "sentiment").glob(".incomplete/*")) if isolated_runs.exists() else True
+    assert not list(isolated_runs.glob("sentiment/.incomplete/*"))
 
 
 def test_unknown_task_is_an_error(capsys):
