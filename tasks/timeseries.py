@@ -1,5 +1,4 @@
-"""Time-series forecasting (many-to-one / many-to-many): a window of past values in,
-the next `horizon` values out.
+"""Time-series forecasting: a window of past values in, the next `horizon` values out.
 
 Default: an LSTM forecaster on monthly sunspot numbers (1749-1983) from the pmdarima
 2.1.1 wheel. Also weekly Mauna Loa CO2 (statsmodels), half-hourly electricity demand
@@ -578,8 +577,8 @@ def predict(export_path, inputs: list[str], run_path=None) -> list[dict]:
         batch = np.stack([parse_window(text, window, columns) for text in inputs])
         forecasts = serving(window=tf.constant(batch))["forecast"].numpy()
         return [
-            {"window_end": text.rsplit(",", 1)[-1].strip(), "forecast": [round(float(v), 4) for v in forecast]}
-            for text, forecast in zip(inputs, forecasts)
+            {"input": number, "forecast": [round(float(value), 4) for value in forecast]}
+            for number, forecast in enumerate(forecasts, start=1)
         ]
     if run_path is None:
         raise UserError("give windows to forecast (--text or stdin), or a run whose last window to forecast from")
