@@ -108,6 +108,8 @@ class Config(TrainConfig):
             raise UserError("max_missing_share must be in [0, 1)")
         parse_order(self.arima_order, 3, "arima_order")
         parse_order(self.seasonal_order, 4, "seasonal_order")
+        if self.test_file:
+            raise UserError("test_file is not used for forecasting: the test part is the end of the series")
 
 
 def feature_names(config: Config) -> list[str]:

@@ -60,6 +60,7 @@ def test_bidirectional_is_refused_with_a_reason():
         (["mode=autoregressive", "features=temp"], "cannot feed back extra features"),
         (["arima_order=2,0"], "expected 3 non-negative integers"),
         (["horizon=0"], "at least 1"),
+        (["test_file=later.csv"], "test_file is not used for forecasting"),
     ],
 )
 def test_bad_options_are_refused(options, message):
