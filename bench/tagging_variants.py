@@ -1,7 +1,7 @@
 """Tagger variants next to the per-word baseline, in one run.
 
     python -m bench.tagging_variants [key=value ...]     (or: make bench-tagging ARGS="epochs=8")
-    python -m bench.tagging_variants --wnut-epochs 8 --wsj-epochs 20
+    python -m bench.tagging_variants --wnut-epochs 8 --wsj-epochs 20   (default: Config.epochs)
 
 On wnut16 (same seed, same split): softmax vs CRF output, each without and with the
 character CNN, each a full `make train TASK=tagging` with those options; every row
@@ -55,7 +55,7 @@ def table(rows: dict) -> str:
     return "\n".join(lines)
 
 
-def take(arguments: list[str], flag: str, default: int) -> tuple[int, list[str]]:
+def take(arguments: list[str], flag: str, default: int | None) -> tuple[int | None, list[str]]:
     if flag not in arguments:
         return default, arguments
     position = arguments.index(flag)
@@ -63,13 +63,16 @@ def take(arguments: list[str], flag: str, default: int) -> tuple[int, list[str]]
 
 
 def main(arguments: list[str]) -> None:
-    wnut_epochs, arguments = take(arguments, "--wnut-epochs", 10)
-    wsj_epochs, arguments = take(arguments, "--wsj-epochs", 20)
+    # Without the flags every run keeps Config.epochs (early stopping on validation tag F1).
+    wnut_epochs, arguments = take(arguments, "--wnut-epochs", None)
+    wsj_epochs, arguments = take(arguments, "--wsj-epochs", None)
+    wnut_options = [f"epochs={wnut_epochs}"] if wnut_epochs else []
+    wsj_options = [f"epochs={wsj_epochs}"] if wsj_epochs else []
     overrides = ["verbose=2", *arguments]
     rows = {}
     for name, options in WNUT_VARIANTS.items():
-        rows[("wnut16", name)] = measure("wnut16", [f"epochs={wnut_epochs}", *options, *overrides])
-    rows[("wsj_pos", "BiLSTM + CRF + chars")] = measure("wsj_pos", [f"epochs={wsj_epochs}", *overrides])
+        rows[("wnut16", name)] = measure("wnut16", [*wnut_options, *options, *overrides])
+    rows[("wsj_pos", "BiLSTM + CRF + chars")] = measure("wsj_pos", [*wsj_options, *overrides])
     text = table(rows)
     print(f"\ntaggers and the per-word baseline on held-out test sentences (options: {' '.join(overrides)})\n")
     print(text)

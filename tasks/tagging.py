@@ -86,7 +86,14 @@ class Config(TrainConfig):
     num_layers: int = option(1, "stacked recurrent layers")
     units: int = option(100, "units per recurrent layer (per direction)")
     dropout: float = option(0.5, "dropout on the word features and on the recurrent outputs")
-    epochs: int = option(30, "maximum training epochs (early stopping may end sooner)")
+    # Measured on wnut16 validation (CRF + characters, seed 42): Adam 1e-3 with batches of
+    # 32 (the suite's defaults) predicts only O for the first epochs and reaches F1 0.376
+    # after 20 epochs, still climbing; 3e-3 with batches of 16 reaches 0.41 by epoch 7
+    # and 0.48 at best, against 0.338 for the per-word baseline on the same tweets.
+    learning_rate: float = option(3e-3, "Adam learning rate (higher than the suite's 1e-3: few, rare entities)")
+    batch_size: int = option(16, "sentences per batch and replica (small data: more updates per epoch)")
+    epochs: int = option(25, "maximum training epochs (early stopping on validation tag F1 may end sooner)")
+    patience: int = option(6, "early stopping: epochs without a better validation tag F1 (it is noisy)")
 
     def validate(self):
         check_cell(self.cell)
