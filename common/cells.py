@@ -94,6 +94,40 @@ def recurrent_stack(
     return outputs
 
 
+POOLINGS = ("last", "max", "mean")
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class MaskedMaxPooling(keras.layers.Layer):
+    """Max over time of the unmasked steps only (Keras' GlobalMaxPooling1D ignores masks)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            keep = keras.ops.expand_dims(keras.ops.cast(mask, "bool"), -1)
+            inputs = keras.ops.where(keep, inputs, keras.ops.full_like(inputs, float("-inf")))
+        return keras.ops.max(inputs, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+def sequence_vector(inputs, cell, units, num_layers=1, bidirectional=False, pooling="last"):
+    """One vector per sequence from a recurrent stack: the final state (`last`), or the
+    max or mean over every step's output, padding left out."""
+    if pooling not in POOLINGS:
+        raise UserError(f"pooling={pooling!r}: choose one of {', '.join(POOLINGS)}")
+    if pooling == "last":
+        return recurrent_stack(inputs, cell, units, num_layers, bidirectional)
+    steps = recurrent_stack(inputs, cell, units, num_layers, bidirectional, return_sequences=True)
+    if pooling == "max":
+        return MaskedMaxPooling()(steps)
+    return keras.layers.GlobalAveragePooling1D()(steps)
+
+
 def recurrent_layers(model) -> list:
     """Every SimpleRNN/GRU/LSTM inside `model`, unwrapping Bidirectional."""
     found = []

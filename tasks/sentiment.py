@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import reports, runs, sources, splits, text, training
-from common.cells import CELL_NAMES, check_cell, recurrent_stack
+from common.cells import CELL_NAMES, POOLINGS, check_cell, sequence_vector
 from common.config import TrainConfig, load_config, option, save_config
 from common.embedding import embedding_layer, load_text_vectors
 from common.errors import UserError
@@ -55,6 +55,7 @@ class Config(TrainConfig):
     bidirectional: bool = option(True, "read the text in both directions")
     num_layers: int = option(1, "stacked recurrent layers")
     units: int = option(64, "units per recurrent layer (per direction)")
+    pooling: str = option("last", f"sentence vector: {', '.join(POOLINGS)} (last state, or over every step)")
     dropout: float = option(0.5, "dropout on embeddings and on the sentence vector")
     folds: int = option(0, "k > 1: k-fold cross-validation (metrics only, no export)")
     pipeline: str = option("bucketed", "bucketed (right-padded, masked) or prepadded (the common way, for comparison)")
@@ -63,6 +64,8 @@ class Config(TrainConfig):
         check_cell(self.cell)
         if self.tokenizer not in text.LEVELS:
             raise UserError(f"tokenizer={self.tokenizer!r}: choose one of {', '.join(text.LEVELS)}")
+        if self.pooling not in POOLINGS:
+            raise UserError(f"pooling={self.pooling!r}: choose one of {', '.join(POOLINGS)}")
         if self.pipeline not in PIPELINES:
             raise UserError(f"pipeline={self.pipeline!r}: choose one of {', '.join(PIPELINES)}")
         if self.num_layers < 1 or self.units < 1 or self.max_length < 1:
@@ -241,7 +244,7 @@ def build_model(config: Config, data: Data) -> keras.Model:
     if config.pipeline == "prepadded":
         embedding.supports_masking, embedding.mask_zero = False, False  # the common way: no mask
     hidden = keras.layers.Dropout(config.dropout)(embedding(token_ids))
-    hidden = recurrent_stack(hidden, config.cell, config.units, config.num_layers, config.bidirectional)
+    hidden = sequence_vector(hidden, config.cell, config.units, config.num_layers, config.bidirectional, config.pooling)
     hidden = keras.layers.Dropout(config.dropout)(hidden)
     # float32 output keeps softmax stable under mixed precision.
     probabilities = keras.layers.Dense(len(data.class_names), activation="softmax", dtype="float32")(hidden)

@@ -51,3 +51,18 @@ def test_no_recurrence_baseline_ignores_padding():
     model = keras.Model(inputs, cells.recurrent_stack(embedded, "none", 6))
     padded, unpadded = model(np.array([[3, 4, 0, 0]])), model(np.array([[3, 4]]))
     np.testing.assert_allclose(padded, unpadded, atol=1e-6)
+
+
+def test_masked_max_pooling_ignores_padding_even_when_values_are_negative():
+    values = np.array([[[-3.0, -1.0], [-2.0, -5.0], [0.0, 0.0]]], "float32")  # last step is padding
+    mask = np.array([[True, True, False]])
+    pooled = cells.MaskedMaxPooling()(values, mask=mask)
+    np.testing.assert_allclose(pooled, [[-2.0, -1.0]])
+
+
+@pytest.mark.parametrize("pooling", ["last", "max", "mean"])
+def test_sequence_vector_does_not_depend_on_padding(pooling):
+    inputs = keras.Input((None,), dtype="int32")
+    embedded = keras.layers.Embedding(10, 4, mask_zero=True)(inputs)
+    model = keras.Model(inputs, cells.sequence_vector(embedded, "gru", 3, bidirectional=True, pooling=pooling))
+    np.testing.assert_allclose(model(np.array([[3, 4, 0, 0]])), model(np.array([[3, 4]])), atol=1e-6)
