@@ -64,11 +64,8 @@ def main(overrides: list[str]) -> None:
         order = list(contenders.values())
         for contender in order if epoch % 2 == 0 else order[::-1]:
             contender.train_one_epoch()
-        print(
-            f"epoch {epoch + 1}/{base.epochs}: "
-            + ", ".join(f"{name} {c.seconds:.0f}s so far" for name, c in contenders.items()),
-            file=sys.stderr,
-        )
+        seconds = ", ".join(f"{name} {c.epoch_seconds[-1]:.1f}s" for name, c in contenders.items())
+        print(f"epoch {epoch + 1}/{base.epochs}: {seconds}", file=sys.stderr)
     results = {name: contender.result(base.epochs) for name, contender in contenders.items()}
     print(
         f"\nMR, {base.cell} bidirectional={base.bidirectional} units={base.units}, {base.epochs} epochs each "

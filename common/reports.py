@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 
 import matplotlib
 
@@ -15,6 +16,11 @@ def write_json(values: dict, path) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(values, handle, indent=2, sort_keys=True, default=float)
         handle.write("\n")
+
+
+def print_data_summary(summary: dict) -> None:
+    """One line about the data a run trains on, on stderr (stdout stays for results)."""
+    print("data: " + ", ".join(f"{key}={value}" for key, value in summary.items()), file=sys.stderr)
 
 
 def read_json(path) -> dict:

@@ -7,7 +7,6 @@ file (`DATA=reviews.csv`) and, with network, tensorflow-datasets `imdb_reviews` 
 """
 
 import dataclasses
-import sys
 
 import keras
 import numpy as np
@@ -360,7 +359,7 @@ def train(config: Config):
     if config.folds > 1:
         return cross_validate(config, corpus)
     data = make_data(config, corpus)
-    print_summary(data.summary)
+    reports.print_data_summary(data.summary)
     run = runs.start_run(TASK, config)
     if run.resumed:
         print(f"resuming unfinished run {run.run_id}")
@@ -417,10 +416,6 @@ def export_run(run_path, destination) -> None:
     data = Data({}, {}, info["class_names"], text.load_vocabulary(run_path / "vocabulary.json"), info["summary"], {})
     model = keras.models.load_model(run_path / "model.keras")
     export(model, data, config, destination)
-
-
-def print_summary(summary: dict) -> None:
-    print("data: " + ", ".join(f"{key}={value}" for key, value in summary.items()), file=sys.stderr)
 
 
 def fetch_builtin() -> None:

@@ -17,7 +17,6 @@ tokens and their tags as strings, padded with "", plus each sentence's `length`.
 import collections
 import dataclasses
 import re
-import sys
 from pathlib import Path
 
 import keras
@@ -26,7 +25,7 @@ import tensorflow as tf
 
 from common import crf, reports, runs, sources, text, training
 from common.cells import CELL_NAMES, check_cell, recurrent_stack
-from common.config import TrainConfig, option, save_config
+from common.config import TrainConfig, load_config, option, save_config
 from common.embedding import embedding_layer, load_text_vectors
 from common.errors import UserError
 from common.export import write_saved_model
@@ -857,20 +856,17 @@ def train(config: Config):
     training.set_seeds(config.seed)
     training.set_precision(config.mixed_precision)
     data = load_data(config)
-    print("data: " + ", ".join(f"{key}={value}" for key, value in data.summary.items()), file=sys.stderr)
+    reports.print_data_summary(data.summary)
     run = runs.start_run(TASK, config)
     if run.resumed:
         print(f"resuming unfinished run {run.run_id}")
-    try:
+    with run.discarded_on_user_error():
         save_inputs(config, data, run.path)
         model, metrics = train_one(config, data, run.path, training.get_strategy())
         metrics["data"] = data.summary
         reports.write_json(metrics, run.path / "metrics.json")
         model.save(run.path / "model.keras")
         export(model, data, config, run.path / "export")
-    except UserError:
-        run.discard()
-        raise
     final_path = run.finish()
     print(f"{result_line(metrics)}; run: {final_path}")
     return final_path
@@ -886,8 +882,6 @@ def load_run_data(run_path) -> Data:
 
 def export_run(run_path, destination) -> None:
     """Rebuild the export of a finished run from its saved model and vocabularies."""
-    from common.config import load_config
-
     config = load_config(Config, Path(run_path) / "config.json")
     model = keras.models.load_model(Path(run_path) / "model.keras", compile=False)
     export(model, load_run_data(run_path), config, destination)

@@ -10,7 +10,6 @@ test windows, in original units. The export takes raw windows in original units.
 import ast
 import dataclasses
 import gzip
-import sys
 import warnings
 
 import keras
@@ -627,19 +626,16 @@ def train(config: Config):
     training.set_seeds(config.seed)
     training.set_precision(config.mixed_precision)
     data = load_data(config)
-    print_summary(data.summary)
+    reports.print_data_summary(data.summary)
     run = runs.start_run(TASK, config)
     if run.resumed:
         print(f"resuming unfinished run {run.run_id}")
-    try:
-        final_path = train_in(run, config, data)
-    except UserError:
-        run.discard()
-        raise
-    return final_path
+    with run.discarded_on_user_error():
+        return train_in(run, config, data)
 
 
 def train_in(run, config: Config, data: Data):
+    """Fit, score against the baselines, plot and export inside an open run; finish it."""
     save_inputs(config, data, run.path)
     strategy = training.get_strategy()
     with strategy.scope():
@@ -677,10 +673,6 @@ def describe_scores(metrics: dict) -> str:
     for name, reason in metrics.get("skipped_baselines", {}).items():
         lines.append(f"{name:16}skipped: {reason}")
     return "\n".join(lines)
-
-
-def print_summary(summary: dict) -> None:
-    print("data: " + ", ".join(f"{key}={value}" for key, value in summary.items()), file=sys.stderr)
 
 
 def fetch_builtin() -> None:
