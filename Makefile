@@ -1,5 +1,6 @@
 # Every target calls the one entry, main.py. Variables:
 #   TASK=sentiment  DATA=file-or-dataset  TEST=test-file  CELL=gru  ARGS="units=128 epochs=5"
+#   VALID=dev-file (tagging)   TARGET=col FEATURES=a,b TIME=col (timeseries, your own CSV)
 #   RUN=<run-id>    TEXT="text to classify"   GPU=1 (install TensorFlow's CUDA build)
 SHELL := /bin/bash
 PYTHON_BASE ?= python3
@@ -9,11 +10,12 @@ TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
 OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(TARGET),target=$(TARGET)) $(if $(FEATURES),features=$(FEATURES)) $(if $(TIME),time_column=$(TIME)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
-.PHONY: help install data train compare export predict bench test test-all lint format clean
+.PHONY: help install data train compare export predict bench bench-tagging bench-timeseries test test-all lint format clean
 
 help: $(VENV)/.installed-$(VARIANT)
 	@echo "make install [GPU=1] | data | train TASK=.. [DATA=..] [CELL=..] [ARGS=\"k=v ..\"] | compare TASK=.."
-	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | bench | test | test-all | lint"
+	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | test | test-all | lint"
+	@echo "make bench | bench-tagging | bench-timeseries"
 	@echo
 	@$(PYTHON) main.py --help 2>/dev/null
 
@@ -50,8 +52,15 @@ export:
 predict:
 	$(PYTHON) main.py predict $(TASK) $(if $(RUN),--run $(RUN)) $(if $(TEXT),--text "$$TEXT")
 
-bench:
+# Benchmarks print ratios measured side by side in one run (minutes to half an hour each).
+bench:  # bucketed, right-padded batches vs pre-padding, on MR
 	$(PYTHON) -m bench.sentiment_padding $(ARGS)
+
+bench-tagging:  # softmax/CRF x characters vs the per-word baseline on wnut16, and wsj_pos
+	$(PYTHON) -m bench.tagging_variants $(ARGS)
+
+bench-timeseries:  # forecaster vs naive, seasonal naive, linear and ARIMA on three series
+	$(PYTHON) -m bench.timeseries_baselines $(ARGS)
 
 test:
 	$(PYTHON) -m pytest -q -m "not slow" tests
@@ -70,11 +79,3 @@ format:
 clean:
 	rm -rf runs exports .pytest_cache
 
-# Forecaster vs naive, seasonal naive, linear and ARIMA on sunspots, co2 and electricity.
-.PHONY: bench-timeseries
-bench-timeseries:
-	$(PYTHON) -m bench.timeseries_baselines $(ARGS)
-
-# The tagger variants (softmax/CRF x characters) next to the per-word baseline, and wsj_pos.
-bench-tagging:
-	$(PYTHON) -m bench.tagging_variants $(ARGS)
