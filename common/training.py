@@ -128,3 +128,28 @@ def throughput(history, train_examples: int) -> dict:
         "training_seconds": round(seconds, 2),
         "examples_per_second": round(train_examples * len(history) / seconds, 1) if seconds else None,
     }
+
+
+def train_and_export(task, config, data):
+    """The shape every task's `make train` shares once its data are loaded.
+
+    Opens the run folder (or resumes the unfinished one with this config), lets the task
+    save its inputs and fit (`task.save_inputs`, `task.train_one`), writes metrics.json,
+    the Keras model and the SavedModel (`task.export`), and moves the finished run into
+    place. Bad input found on the way removes the run; a crash keeps it for resuming.
+    Returns the run's folder and its metrics.
+    """
+    from common import reports, runs
+
+    reports.print_data_summary(data.summary)
+    run = runs.start_run(task.TASK, config)
+    if run.resumed:
+        print(f"resuming unfinished run {run.run_id}")
+    with run.discarded_on_user_error():
+        task.save_inputs(config, data, run.path)
+        model, metrics = task.train_one(config, data, run.path, get_strategy())
+        metrics["data"] = data.summary
+        reports.write_json(metrics, run.path / "metrics.json")
+        model.save(run.path / "model.keras")
+        task.export(model, data, config, run.path / "export")
+    return run.finish(), metrics

@@ -7,6 +7,7 @@ file (`DATA=reviews.csv`) and, with network, tensorflow-datasets `imdb_reviews` 
 """
 
 import dataclasses
+import sys
 
 import keras
 import numpy as np
@@ -358,19 +359,7 @@ def train(config: Config):
     corpus = load_corpus(config)
     if config.folds > 1:
         return cross_validate(config, corpus)
-    data = make_data(config, corpus)
-    reports.print_data_summary(data.summary)
-    run = runs.start_run(TASK, config)
-    if run.resumed:
-        print(f"resuming unfinished run {run.run_id}")
-    with run.discarded_on_user_error():
-        save_inputs(config, data, run.path)
-        model, metrics = train_one(config, data, run.path, training.get_strategy())
-        metrics["data"] = data.summary
-        reports.write_json(metrics, run.path / "metrics.json")
-        model.save(run.path / "model.keras")
-        export(model, data, config, run.path / "export")
-    final_path = run.finish()
+    final_path, metrics = training.train_and_export(sys.modules[__name__], config, make_data(config, corpus))
     print(f"test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}; run: {final_path}")
     return final_path
 

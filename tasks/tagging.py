@@ -17,13 +17,14 @@ tokens and their tags as strings, padded with "", plus each sentence's `length`.
 import collections
 import dataclasses
 import re
+import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from common import crf, reports, runs, sources, text, training
+from common import crf, reports, sources, text, training
 from common.cells import CELL_NAMES, check_cell, recurrent_stack
 from common.config import TrainConfig, load_config, option, save_config
 from common.embedding import embedding_layer, load_text_vectors
@@ -855,19 +856,7 @@ def train(config: Config):
     """`make train TASK=tagging`: data, run folder, fit, metrics, plots, export."""
     training.set_seeds(config.seed)
     training.set_precision(config.mixed_precision)
-    data = load_data(config)
-    reports.print_data_summary(data.summary)
-    run = runs.start_run(TASK, config)
-    if run.resumed:
-        print(f"resuming unfinished run {run.run_id}")
-    with run.discarded_on_user_error():
-        save_inputs(config, data, run.path)
-        model, metrics = train_one(config, data, run.path, training.get_strategy())
-        metrics["data"] = data.summary
-        reports.write_json(metrics, run.path / "metrics.json")
-        model.save(run.path / "model.keras")
-        export(model, data, config, run.path / "export")
-    final_path = run.finish()
+    final_path, metrics = training.train_and_export(sys.modules[__name__], config, load_data(config))
     print(f"{result_line(metrics)}; run: {final_path}")
     return final_path
 

@@ -10,6 +10,7 @@ test windows, in original units. The export takes raw windows in original units.
 import ast
 import dataclasses
 import gzip
+import sys
 import warnings
 
 import keras
@@ -17,7 +18,7 @@ import numpy as np
 import pandas
 import tensorflow as tf
 
-from common import reports, runs, sources, training, windowing
+from common import reports, sources, training, windowing
 from common.cells import CELL_NAMES, check_cell, recurrent_stack
 from common.config import TrainConfig, load_config, option, save_config
 from common.errors import UserError
@@ -625,40 +626,28 @@ def train(config: Config):
     config.validate()
     training.set_seeds(config.seed)
     training.set_precision(config.mixed_precision)
-    data = load_data(config)
-    reports.print_data_summary(data.summary)
-    run = runs.start_run(TASK, config)
-    if run.resumed:
-        print(f"resuming unfinished run {run.run_id}")
-    with run.discarded_on_user_error():
-        return train_in(run, config, data)
-
-
-def train_in(run, config: Config, data: Data):
-    """Fit, score against the baselines, plot and export inside an open run; finish it."""
-    save_inputs(config, data, run.path)
-    strategy = training.get_strategy()
-    with strategy.scope():
-        model = build_model(config, data)
-    datasets = make_datasets(config, data, strategy.num_replicas_in_sync)
-    history = training.fit(model, datasets["train"], datasets["validation"], config, run.path)
-    reports.plot_learning_curves(history, run.path / "learning_curves.png", title=f"{TASK}: {model.name}")
-    metrics = evaluate(model, data, config)
-    plot_forecasts(data, config, metrics, run.path / "forecast_vs_actual.png")
-    plot_comparison(metrics, run.path / "model_vs_baselines.png", title=f"{data.source}, horizon {config.horizon}")
-    reports.write_json(
-        {"origins": data.windows.origins["test"].tolist(), **metrics.pop("forecasts")}, run.path / "test_forecasts.json"
-    )
-    metrics.update(training.throughput(history, len(data.windows.origins["train"])))
-    metrics["parameters"] = int(model.count_params())
-    metrics["data"] = data.summary
-    reports.write_json(metrics, run.path / "metrics.json")
-    model.save(run.path / "model.keras")
-    export(model, data, config, run.path / "export")
-    final_path = run.finish()
+    final_path, metrics = training.train_and_export(sys.modules[__name__], config, load_data(config))
     print(describe_scores(metrics))
     print(f"run: {final_path}")
     return final_path
+
+
+def train_one(config: Config, data: Data, path, strategy) -> tuple[keras.Model, dict]:
+    """Fit, score against the baselines on the same test windows, and plot, into `path`."""
+    with strategy.scope():
+        model = build_model(config, data)
+    datasets = make_datasets(config, data, strategy.num_replicas_in_sync)
+    history = training.fit(model, datasets["train"], datasets["validation"], config, path)
+    reports.plot_learning_curves(history, path / "learning_curves.png", title=f"{TASK}: {model.name}")
+    metrics = evaluate(model, data, config)
+    plot_forecasts(data, config, metrics, path / "forecast_vs_actual.png")
+    plot_comparison(metrics, path / "model_vs_baselines.png", title=f"{data.source}, horizon {config.horizon}")
+    reports.write_json(
+        {"origins": data.windows.origins["test"].tolist(), **metrics.pop("forecasts")}, path / "test_forecasts.json"
+    )
+    metrics.update(training.throughput(history, len(data.windows.origins["train"])))
+    metrics["parameters"] = int(model.count_params())
+    return model, metrics
 
 
 def describe_scores(metrics: dict) -> str:
