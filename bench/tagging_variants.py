@@ -12,12 +12,11 @@ token accuracy against the baseline. The table is printed and written to
 runs/tagging/bench-<time>.md.
 """
 
-import datetime
 import sys
 
 from common import reports
 from common.config import apply_overrides
-from common.runs import runs_root
+from common.runs import write_report
 from tasks import tagging
 
 WNUT_VARIANTS = {
@@ -76,10 +75,7 @@ def main(arguments: list[str]) -> None:
     text = table(rows)
     print(f"\ntaggers and the per-word baseline on held-out test sentences (options: {' '.join(overrides)})\n")
     print(text)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = runs_root() / tagging.TASK / f"bench-{stamp}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
+    path = write_report(tagging.TASK, "bench", text)
     print(f"\nwritten to {path}")
 
 

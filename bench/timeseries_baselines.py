@@ -10,12 +10,11 @@ model's MAE to each baseline's. Ratios below 1 mean the model is better. The tab
 printed and written to runs/timeseries/bench-<time>.md.
 """
 
-import datetime
 import sys
 
 from common import reports
 from common.config import apply_overrides
-from common.runs import runs_root
+from common.runs import write_report
 from tasks import timeseries
 
 FORECASTERS = ("model", *timeseries.BASELINES)
@@ -65,10 +64,7 @@ def main(arguments: list[str]) -> None:
     for dataset, metrics in results.items():
         ratios = ", ".join(f"{name} {cell(value)}" for name, value in metrics["mae_ratio"].items())
         print(f"{dataset}: model MASE {cell(metrics['mase'])}; model MAE / baseline MAE: {ratios}")
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = runs_root() / timeseries.TASK / f"bench-{stamp}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
+    path = write_report(timeseries.TASK, "bench", text)
     print(f"\nwritten to {path}")
 
 

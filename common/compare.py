@@ -1,11 +1,10 @@
 """Side-by-side comparison of RNN types on one task, same data, same budget."""
 
 import dataclasses
-import datetime
 
 from common import reports
 from common.errors import UserError
-from common.runs import runs_root
+from common.runs import write_report
 
 # Each variant overrides the task's defaults; everything else stays the same.
 VARIANTS = {
@@ -37,9 +36,7 @@ def compare(task, base_config, variants=tuple(VARIANTS)) -> str:
         run_path = task.train(config)
         rows.append((name, reports.read_json(run_path / "metrics.json"), run_path.name))
     table = comparison_table(task.MAIN_METRICS, rows)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = runs_root() / task.TASK / f"comparison-{stamp}.md"
-    path.write_text(table + "\n", encoding="utf-8")
+    path = write_report(task.TASK, "comparison", table)
     print(table)
     print(f"\nwritten to {path}")
     return table

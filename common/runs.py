@@ -83,6 +83,15 @@ def start_run(task: str, config) -> Run:
     return Run(task, run_id, path, runs_root() / task / run_id, resumed=False)
 
 
+def write_report(task: str, kind: str, text: str) -> Path:
+    """Save a Markdown table (a comparison, a benchmark) as runs/<task>/<kind>-<time>.md."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = runs_root() / task / f"{kind}-{stamp}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
 def find_run(task: str, run_id: str = "") -> Path:
     """A finished run by id, or the most recent one."""
     root = runs_root() / task

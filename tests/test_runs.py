@@ -47,3 +47,9 @@ def test_bad_input_mid_run_discards_it_but_a_crash_keeps_it_for_resuming():
         with kept.discarded_on_user_error():
             raise RuntimeError("out of memory")
     assert kept.path.exists()
+
+
+def test_reports_are_written_under_the_task_folder():
+    path = runs.write_report("toy", "bench", "| a |\n|---|")
+    assert path.parent == runs.runs_root() / "toy" and path.name.startswith("bench-")
+    assert path.read_text() == "| a |\n|---|\n"
