@@ -12,12 +12,13 @@ OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $
 
 .PHONY: help install data train compare export predict bench bench-tagging bench-timeseries test test-all lint format clean
 
-help: $(VENV)/.installed-$(VARIANT)
+# A bare `make` only prints help; it never installs anything.
+help:
 	@echo "make install [GPU=1] | data | train TASK=.. [DATA=..] [CELL=..] [ARGS=\"k=v ..\"] | compare TASK=.."
 	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | test | test-all | lint"
 	@echo "make bench | bench-tagging | bench-timeseries"
 	@echo
-	@$(PYTHON) main.py --help 2>/dev/null
+	@test -x $(PYTHON) && $(PYTHON) main.py --help 2>/dev/null || echo "(run 'make install' first for the task list)"
 
 install: $(VENV)/.installed-$(VARIANT) data
 
