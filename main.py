@@ -23,66 +23,70 @@ def describe_tasks() -> str:
     lines = ["tasks, datasets and options (set options as key=value):"]
     for name in TASKS:
         task = get_task(name)
-        lines.append(f"\n  {name}: {task.__doc__.strip().splitlines()[0]}")
-        lines.append(f"    datasets: {', '.join(task.DATASETS)}, or your own file")
+        lines.append(f"\n  {name}: {task.summary}")
+        lines.append(f"    datasets: {', '.join(task.datasets)}, or your own file")
         for option, type_name, default, help_text in field_help(task.Config):
             lines.append(f"    {option:<18} {type_name:<5} {default!s:<9} {help_text}")
     return "\n".join(lines)
 
 
 def command_train(arguments):
+    from common import trainer
+
     task = get_task(arguments.task)
-    config = apply_overrides(task.Config(), arguments.options)
-    task.train(config)
+    trainer.train(task, apply_overrides(task.Config(), arguments.options))
 
 
 def command_compare(arguments):
-    from common.compare import VARIANTS, compare
+    from common.compare import compare
 
     task = get_task(arguments.task)
     config = apply_overrides(task.Config(), arguments.options)
-    variants = arguments.variants.split(",") if arguments.variants else list(VARIANTS)
-    unknown = [name for name in variants if name not in VARIANTS]
+    known = task.variants()
+    variants = arguments.variants.split(",") if arguments.variants else list(known)
+    unknown = [name for name in variants if name not in known]
     if unknown:
-        raise UserError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+        raise UserError(f"unknown variant(s) {', '.join(unknown)} for {task.name}; choose from {', '.join(known)}")
     compare(task, config, variants)
 
 
 def command_export(arguments):
+    from common import trainer
     from common.runs import find_run
     from common.sources import PROJECT_ROOT
 
     task = get_task(arguments.task)
-    run_path = find_run(arguments.task, arguments.run)
-    destination = arguments.to or PROJECT_ROOT / "exports" / arguments.task / str(int(time.time()))
-    task.export_run(run_path, destination)
+    run_path = find_run(task.name, arguments.run)
+    destination = arguments.to or PROJECT_ROOT / "exports" / task.name / str(int(time.time()))
+    trainer.export_run(task, run_path, destination)
     print(f"exported {run_path.name} to {destination}")
 
 
 def command_predict(arguments):
+    from common import trainer
     from common.runs import find_run
 
     task = get_task(arguments.task)
-    run_path = None if arguments.export else find_run(arguments.task, arguments.run)
-    export_path = arguments.export or run_path / "export"
-    if not os.path.isdir(export_path):
-        raise UserError(f"no SavedModel at {export_path}")
+    export_path = arguments.export or find_run(task.name, arguments.run) / "export"
     inputs = arguments.text or ([] if sys.stdin.isatty() else [line.rstrip("\n") for line in sys.stdin])
-    for answer in task.predict(export_path, inputs, run_path):
+    for answer in trainer.predict(task, export_path, inputs):
         print(json.dumps(answer, ensure_ascii=False))
 
 
 def command_data(arguments):
     for name in [arguments.task] if arguments.task else TASKS:
-        get_task(name).fetch_builtin()
+        task = get_task(name)
+        for source, fetch in task.builtin_sources().items():
+            print(f"{name}: {source} ready, {fetch()}")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(with_task_help: bool = False) -> argparse.ArgumentParser:
+    """The command line; `with_task_help` lists every task's options after --help."""
     main = argparse.ArgumentParser(
         prog="main.py",
         description="RNN task suite: train, export and serve recurrent models on real data.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=describe_tasks() if "-h" in sys.argv[1:2] or "--help" in sys.argv[1:2] else "",
+        epilog=describe_tasks() if with_task_help else "",
     )
     commands = main.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model; writes runs/<task>/<run-id>/")
@@ -112,7 +116,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    arguments = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    arguments = parser(with_task_help=argv[:1] in (["-h"], ["--help"])).parse_args(argv)
     try:
         arguments.handler(arguments)
     except UserError as error:

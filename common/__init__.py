@@ -1,1 +1,3 @@
-"""Shared layer of the RNN task suite: config, data, text, cells, training, export."""
+"""Shared by every task: options, data sources, text, cells, decoding, trainer, runs, export, reports."""
+
+SUITE_VERSION = "0.2.0"

@@ -2,41 +2,33 @@
 
 import dataclasses
 
-from common import reports
+from common import reports, trainer
 from common.errors import UserError
 from common.runs import write_report
 
-# Each variant overrides the task's defaults; everything else stays the same.
-VARIANTS = {
-    "simple_rnn": {"cell": "simple_rnn", "bidirectional": False, "num_layers": 1},
-    "gru": {"cell": "gru", "bidirectional": False, "num_layers": 1},
-    "lstm": {"cell": "lstm", "bidirectional": False, "num_layers": 1},
-    "bidirectional_lstm": {"cell": "lstm", "bidirectional": True, "num_layers": 1},
-    "stacked_bidirectional_lstm": {"cell": "lstm", "bidirectional": True, "num_layers": 2},
-    "no_recurrence": {"cell": "none", "bidirectional": False, "num_layers": 1},
-}
 REPORTED = ("parameters", "epochs", "training_seconds", "examples_per_second")
 
 
-def compare(task, base_config, variants=tuple(VARIANTS)) -> str:
-    """Train every variant the task accepts; write and return a Markdown table.
+def compare(task, base_config, variants=None) -> str:
+    """Train each of the task's variants (`task.variants()`, or the names given) with
+    the same data and budget; write and return a Markdown table.
 
-    A variant the task refuses (say, bidirectional for a forecaster) is listed with
-    the task's reason instead of a result.
+    A variant the config refuses is listed with its reason instead of a result.
     """
+    known = task.variants()
     rows = []
-    for name in variants:
+    for name in variants or list(known):
         try:
-            config = dataclasses.replace(base_config, **VARIANTS[name], run_name="")
+            config = dataclasses.replace(base_config, **known[name], run_name="")
             config.validate()
         except UserError as refusal:
             rows.append((name, None, str(refusal)))
             continue
         print(f"== {name}")
-        run_path = task.train(config)
+        run_path = trainer.train(task, config)
         rows.append((name, reports.read_json(run_path / "metrics.json"), run_path.name))
-    table = comparison_table(task.MAIN_METRICS, rows)
-    path = write_report(task.TASK, "comparison", table)
+    table = comparison_table(task.main_metrics, rows)
+    path = write_report(task.name, "comparison", table)
     print(table)
     print(f"\nwritten to {path}")
     return table

@@ -1,9 +1,12 @@
 """Training configuration: stdlib dataclasses with checked `key=value` overrides.
 
-Every task subclasses `TrainConfig` and adds its own fields next to the code that
-reads them. Overrides come from the command line (`ARGS="units=128 epochs=5"`), are
-checked against the fields and their types, and an unknown key is an error that lists
-the valid ones.
+Every task's `Config` combines `TrainConfig` with the option groups it needs
+(`RecurrentOptions`, `BidirectionalOption`, `TextOptions`, `EmbeddingOptions`) and adds
+only the fields that are its own, next to the code that reads them. A task may restate
+a shared field to change its default. Overrides come from the command line
+(`ARGS="units=128 epochs=5"`), are checked against the fields and their types, and an
+unknown key is an error that lists the valid ones. `validate()` runs every group's
+checks (each group calls `super().validate()`, so the groups combine in any order).
 """
 
 import dataclasses
@@ -12,14 +15,23 @@ import typing
 
 from common.errors import UserError
 
+VERBOSITY = ("auto", "0", "1", "2")
+
 
 def option(default, help: str):
     """A dataclass field with a default and a one-line help text for `--help`."""
     return dataclasses.field(default=default, metadata={"help": help})
 
 
+class Options:
+    """Root of every option group: the end of the `validate()` chain."""
+
+    def validate(self) -> None:
+        """Raise `UserError` naming the first option with a value that cannot work."""
+
+
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(Options):
     """Options every task shares. Tasks add their own in a subclass."""
 
     dataset: str = option("", "built-in dataset name, tfds:<name>, or a path to your own file")
@@ -34,7 +46,72 @@ class TrainConfig:
     validation_share: float = option(0.1, "share of the data held out for validation")
     test_share: float = option(0.1, "share of the data held out for test (no test_file)")
     run_name: str = option("", "name of the run folder (default: time, cell, config hash)")
-    verbose: str = option("auto", "Keras progress output: auto, 0, 1 (bar) or 2 (line per epoch)")
+    verbose: str = option("auto", "progress: auto (bar on a terminal, a line per epoch in a log), 0, 1 or 2")
+
+    def validate(self):
+        super().validate()
+        if self.verbose not in VERBOSITY:
+            raise UserError(f"verbose={self.verbose!r}: choose one of {', '.join(VERBOSITY)}")
+        if min(self.epochs, self.batch_size) < 1:
+            raise UserError("epochs and batch_size must be at least 1")
+        if not 0 <= self.validation_share < 1 or not 0 <= self.test_share < 1:
+            raise UserError("validation_share and test_share must be in [0, 1)")
+
+
+@dataclasses.dataclass
+class RecurrentOptions(Options):
+    """The recurrent stack: which cell, how many layers, how wide, how much dropout."""
+
+    cell: str = option("lstm", "recurrent cell: simple_rnn, gru, lstm, or none (the non-recurrent baseline)")
+    num_layers: int = option(1, "stacked recurrent layers")
+    units: int = option(64, "units per recurrent layer (per direction)")
+    dropout: float = option(0.5, "dropout on the inputs and outputs of the recurrent stack")
+
+    def validate(self):
+        super().validate()
+        from common.cells import check_cell  # cells imports keras; configs stay light to import
+
+        check_cell(self.cell)
+        if self.num_layers < 1 or self.units < 1:
+            raise UserError("num_layers and units must be at least 1")
+        if not 0 <= self.dropout < 1:
+            raise UserError("dropout must be in [0, 1)")
+
+
+@dataclasses.dataclass
+class BidirectionalOption(Options):
+    """For tasks that see the whole input before answering (not forecasters, not language models)."""
+
+    bidirectional: bool = option(True, "read the sequence in both directions")
+
+
+@dataclasses.dataclass
+class TextOptions(Options):
+    """How text becomes token ids: case, vocabulary size and cut-off, length."""
+
+    lowercase: bool = option(True, "lower-case text before the vocabulary lookup")
+    max_vocabulary: int = option(20000, "vocabulary size, padding and unknown included")
+    min_frequency: int = option(1, "drop training tokens seen fewer times than this")
+    max_length: int = option(200, "tokens kept per text in training")
+
+    def validate(self):
+        super().validate()
+        if self.max_length < 1 or self.max_vocabulary < 3 or self.min_frequency < 1:
+            raise UserError("max_length and min_frequency must be at least 1, max_vocabulary at least 3")
+
+
+@dataclasses.dataclass
+class EmbeddingOptions(Options):
+    """Token embeddings: trained from scratch, or started from pretrained vectors."""
+
+    embedding_dim: int = option(128, "embedding size (taken from the file when embeddings= is set)")
+    embeddings: str = option("", "word2vec/GloVe text file to start the embeddings from")
+    freeze_embeddings: bool = option(False, "keep pretrained embeddings fixed")
+
+    def validate(self):
+        super().validate()
+        if self.embedding_dim < 1:
+            raise UserError("embedding_dim must be at least 1")
 
 
 def field_help(config_class) -> list[tuple[str, str, object, str]]:
@@ -76,9 +153,7 @@ def apply_overrides(config, overrides: list[str]):
             raise UserError(f"unknown option {name!r} for {type(config).__name__}; valid: {', '.join(valid)}")
         changes[name] = _parse_value(name, text, hints[name])
     updated = dataclasses.replace(config, **changes)
-    validate = getattr(updated, "validate", None)
-    if validate:
-        validate()
+    updated.validate()
     return updated
 
 

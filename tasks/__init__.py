@@ -1,5 +1,5 @@
-"""One module per task. Each exposes the same names: TASK, DATASETS, Config, load_data,
-build_model, evaluate, export, train, export_run, predict and fetch_builtin."""
+"""One package per task, the same files in each (config, data, model, metrics, serve,
+task); `tasks/<name>/task.py` defines `TASK`, an instance of a `common.task.Task`."""
 
 import importlib
 
@@ -9,7 +9,7 @@ TASKS = ("sentiment", "tagging", "timeseries")
 
 
 def get_task(name: str):
-    """The task module called `name`; an unknown name is an error listing the known ones."""
+    """The `Task` called `name`; an unknown name is an error listing the known ones."""
     if name not in TASKS:
         raise UserError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
-    return importlib.import_module(f"tasks.{name}")
+    return importlib.import_module(f"tasks.{name}.task").TASK

@@ -1,6 +1,6 @@
 import pytest
 
-from common.export import atomic_directory
+from common.files import atomic_directory
 
 
 def test_atomic_directory_appears_only_when_complete(tmp_path):

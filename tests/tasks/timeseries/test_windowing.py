@@ -1,10 +1,10 @@
-"""common.windowing: windows, chronological splits, scaling, cleaning of user series."""
+"""tasks.timeseries.windowing: windows, chronological splits, scaling, cleaning of user series."""
 
 import numpy as np
 import pytest
 
-from common import windowing
 from common.errors import UserError
+from tasks.timeseries import windowing
 
 
 def write(tmp_path, text, name="series.csv"):

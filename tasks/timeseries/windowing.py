@@ -6,8 +6,7 @@ parts (train, validation, test); a window (its inputs and the targets it forecas
 never crosses a part boundary, so nothing from a later part leaks into an earlier one.
 Normalization is fitted on the training part only.
 
-Any task that forecasts or regresses on sequences can use this module; nothing in it
-knows about a particular dataset.
+Nothing in it knows about a particular dataset.
 """
 
 import dataclasses
@@ -19,6 +18,7 @@ import tensorflow as tf
 
 from common.errors import UserError
 from common.tables import line_of_row, read_table, require_columns
+from common.task import shard
 
 PARTS = ("train", "validation", "test")
 MISSING_MARKERS = {"", "na", "nan", "null", "none", "n/a", "?"}
@@ -308,12 +308,13 @@ def split_windows(
 
 
 def window_dataset(
-    inputs, targets, batch_size: int, normalizer: Normalizer, shuffle: bool = False, seed: int = 0
+    inputs, targets, batch_size: int, normalizer: Normalizer, shuffle: bool = False, seed: int = 0, input_context=None
 ) -> tf.data.Dataset:
-    """A batched, prefetched tf.data pipeline of normalized (window, target) pairs."""
+    """A batched, prefetched tf.data pipeline of normalized (window, target) pairs
+    (with a strategy's `input_context`: this worker's shard only)."""
     features = normalizer.transform(inputs).astype(np.float32)
     labels = normalizer.transform_target(targets).astype(np.float32)
-    dataset = tf.data.Dataset.from_tensor_slices((features, labels)).cache()
+    dataset = shard(tf.data.Dataset.from_tensor_slices((features, labels)), input_context).cache()
     if shuffle:
         dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,18 +1,19 @@
 import json
+import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import training
+from common import trainer
 from common.config import TrainConfig
 
 
 def toy_model():
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax", dtype="float32")(inputs))
-    model.compile(optimizer=training.make_optimizer(TrainConfig()), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=trainer.make_optimizer(TrainConfig()), loss="sparse_categorical_crossentropy")
     return model
 
 
@@ -24,39 +25,39 @@ def toy_data(count=64):
 
 def test_default_strategy_on_one_cpu(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"index": 0}}))
-    strategy = training.get_strategy()
+    strategy = trainer.get_strategy()
     assert strategy.num_replicas_in_sync == 1 and strategy is tf.distribute.get_strategy()
 
 
 def test_optimizer_clips_by_global_norm_unless_turned_off():
-    assert training.make_optimizer(TrainConfig()).global_clipnorm == 1.0
-    assert training.make_optimizer(TrainConfig(clipnorm=0)).global_clipnorm is None
+    assert trainer.make_optimizer(TrainConfig()).global_clipnorm == 1.0
+    assert trainer.make_optimizer(TrainConfig(clipnorm=0)).global_clipnorm is None
 
 
 def test_mixed_precision_policy_is_set_and_reset():
     try:
-        training.set_precision(True)
+        trainer.set_precision(True)
         assert keras.mixed_precision.global_policy().name == "mixed_float16"
     finally:
-        training.set_precision(False)
+        trainer.set_precision(False)
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
 def test_fit_changes_weights_and_writes_history(tmp_path):
     model = toy_model()
     before = [weight.copy() for weight in model.get_weights()]
-    history = training.fit(model, toy_data(), toy_data(), TrainConfig(epochs=3, verbose="0"), tmp_path)
+    history = trainer.fit(model, toy_data(), toy_data(), TrainConfig(epochs=3, verbose="0"), tmp_path)
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
     assert list(history["epoch"]) == [0, 1, 2] and "epoch_seconds" in history
     assert (tmp_path / "checkpoints" / "best.weights.h5").exists()
     assert list((tmp_path / "tensorboard").iterdir())
-    stats = training.throughput(history, 64)
+    stats = trainer.throughput(history, 64)
     assert stats["epochs"] == 3 and stats["examples_per_second"] > 0
 
 
 def test_history_keeps_the_last_row_of_a_rerun_epoch(tmp_path):
     (tmp_path / "history.csv").write_text("epoch,loss\n0,1.0\n1,0.9\n1,0.8\n2,0.7\n")
-    history = training.read_history(tmp_path / "history.csv")
+    history = trainer.read_history(tmp_path / "history.csv")
     assert list(history["epoch"]) == [0, 1, 2] and list(history["loss"]) == [1.0, 0.8, 0.7]
 
 
@@ -71,4 +72,12 @@ def test_history_keeps_the_last_row_of_a_rerun_epoch(tmp_path):
 def test_best_so_far_reads_an_interrupted_history(tmp_path, values, mode, expected):
     if values:
         (tmp_path / "history.csv").write_text(values)
-    assert training.best_so_far(tmp_path / "history.csv", "val_loss", mode) == expected
+    assert trainer.best_so_far(tmp_path / "history.csv", "val_loss", mode) == expected
+
+
+def test_auto_verbosity_is_one_line_per_epoch_when_not_on_a_terminal(monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert trainer.keras_verbosity("auto") == 2
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert trainer.keras_verbosity("auto") == 1
+    assert trainer.keras_verbosity("0") == 0

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from common import training
+from common import trainer as training
 from common.errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 MIRRORED = """
 import json, sys
@@ -21,16 +21,17 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np
 from common.config import apply_overrides
-from tasks import sentiment
+from tasks.sentiment import data, model as sentiment_model
+from tasks.sentiment.config import Config
 rows = [("the film was good great", "pos"), ("the film was bad awful dull", "neg")] * 200
 with open(sys.argv[1], "w") as handle:
     handle.write("text,label\\n" + "".join(f"{text},{label}\\n" for text, label in rows))
-config = apply_overrides(sentiment.Config(), [f"dataset={sys.argv[1]}", "units=8", "embedding_dim=8", "verbose=0"])
-data = sentiment.load_data(config)
+config = apply_overrides(Config(), [f"dataset={sys.argv[1]}", "units=8", "embedding_dim=8", "verbose=0"])
+task_data = data.load_data(config)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
-    model = sentiment.build_model(config, data)
-datasets = sentiment.make_datasets(config, data, strategy.num_replicas_in_sync)
+    model = sentiment_model.build_model(config, task_data.assets)
+datasets = data.make_datasets(config, task_data, config.batch_size * strategy.num_replicas_in_sync)
 before = [weight.copy() for weight in model.get_weights()]
 model.fit(datasets["train"], validation_data=datasets["validation"], epochs=1, verbose=0)
 changed = any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))

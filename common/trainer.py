@@ -1,0 +1,273 @@
+"""The one trainer: the shape every `make train`, `make export` and `make predict` shares.
+
+    train(task, config):  data -> run folder -> fit -> metrics, plots -> model -> export -> finish
+
+The task supplies parts through the contract in `common.task` and is never called back
+as a module. Devices, seeds, precision, the optimizer and `model.fit` with its callbacks
+live here too, so every task trains the same way.
+"""
+
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from common import reports, runs
+from common.config import load_config, save_config
+from common.errors import UserError
+from common.export import load_export, write_saved_model
+from common.task import Task, TaskData, load_assets, save_assets
+
+# ---------------------------------------------------------------- devices, seeds, precision, optimizer
+
+
+def get_strategy() -> tf.distribute.Strategy:
+    """The distribution strategy to build and compile every model under.
+
+    Several GPUs: MirroredStrategy (the global batch is `batch_size` times the replica
+    count); otherwise the default strategy (CPU or one GPU). Several workers in
+    `TF_CONFIG` are refused with a clear message: Keras 3's `model.fit` fails under
+    MultiWorkerMirroredStrategy (keras-team/keras#20585; a slow test tracks it).
+    """
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    workers = tf_config.get("cluster", {}).get("worker", [])
+    if len(workers) > 1:
+        raise UserError(
+            f"TF_CONFIG names {len(workers)} workers, but Keras 3's model.fit does not run under "
+            "MultiWorkerMirroredStrategy (keras-team/keras#20585); train on one machine (all its GPUs are used)"
+        )
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow; op determinism stays off (it slows GPUs)."""
+    keras.utils.set_random_seed(seed)
+
+
+def set_precision(mixed: bool) -> None:
+    """`mixed_float16` when asked (GPU); build output layers with dtype="float32"."""
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+
+
+def make_optimizer(config) -> keras.optimizers.Optimizer:
+    """Adam with gradient clipping by global norm (on by default: RNNs explode)."""
+    return keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clipnorm or None)
+
+
+# ---------------------------------------------------------------- fit
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds` to the logs, so the history records training time."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self.started
+
+
+def best_so_far(history_path: Path, monitor: str, mode: str = "min"):
+    """Best value of `monitor` (lowest, or highest with mode="max") in an earlier,
+    interrupted part of the run."""
+    if not history_path.exists():
+        return None
+    import pandas
+
+    history = pandas.read_csv(history_path)
+    if monitor not in history or not len(history):
+        return None
+    return float(history[monitor].max() if mode == "max" else history[monitor].min())
+
+
+def keras_verbosity(verbose: str) -> int:
+    """`auto` is a progress bar on a terminal and one line per epoch in a log file
+    (bar redraws would fill a log with hundreds of kilobytes)."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return int(verbose)
+
+
+def fit(model, train, validation, config, run_path: Path, monitor="val_loss", mode="min", extra_callbacks=()):
+    """Train with validation, early stopping, checkpoints, TensorBoard and CSV history.
+
+    Resumes after a crash: BackupAndRestore restores weights, optimizer and epoch from
+    `run_path/backup`, and the best checkpoint keeps its best value across the crash.
+    At the end the model holds the best weights seen on validation data: lowest
+    `monitor`, or highest with `mode="max"` (for scores such as F1).
+    """
+    best_path = run_path / "checkpoints" / "best.weights.h5"
+    best_path.parent.mkdir(parents=True, exist_ok=True)
+    history_path = run_path / "history.csv"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_path / "backup")),
+        EpochTimer(),
+        keras.callbacks.ModelCheckpoint(
+            str(best_path),
+            monitor=monitor,
+            mode=mode,
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=best_so_far(history_path, monitor, mode),
+        ),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True),
+        keras.callbacks.TensorBoard(str(run_path / "tensorboard")),
+        keras.callbacks.CSVLogger(str(history_path), append=True),
+        *extra_callbacks,
+    ]
+    with warnings.catch_warnings():
+        # Bucketed datasets have no known length, so Keras learns the epoch size in
+        # the first epoch and warns that the data "ran out"; that is expected here.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        model.fit(
+            train,
+            validation_data=validation,
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=keras_verbosity(config.verbose),
+            shuffle=False,
+        )
+    if best_path.exists():
+        model.load_weights(str(best_path))
+    return read_history(history_path)
+
+
+def read_history(history_path: Path):
+    """The run's history as a DataFrame, one row per epoch (a rerun epoch keeps its last row)."""
+    import pandas
+
+    history = pandas.read_csv(history_path)
+    return history.drop_duplicates(subset="epoch", keep="last").reset_index(drop=True)
+
+
+def throughput(history, train_examples: int) -> dict:
+    """Training seconds and examples per second, from the recorded epoch times."""
+    seconds = float(np.sum(history["epoch_seconds"])) if "epoch_seconds" in history else float("nan")
+    return {
+        "epochs": int(len(history)),
+        "training_seconds": round(seconds, 2),
+        "examples_per_second": round(train_examples * len(history) / seconds, 1) if seconds else None,
+    }
+
+
+# ---------------------------------------------------------------- the shape of a run
+
+
+def fit_and_evaluate(task: Task, config, data: TaskData, run_path: Path, strategy) -> tuple[keras.Model, dict]:
+    """Build the model under `strategy`, fit it, plot its learning curves and score it
+    on held-out data; everything is written into `run_path`."""
+    with strategy.scope():
+        model = task.build_model(config, data.assets)
+    global_batch_size = config.batch_size * strategy.num_replicas_in_sync
+    datasets = task.make_datasets(config, data, global_batch_size)
+    history = fit(model, datasets["train"], datasets["validation"], config, run_path, task.monitor, task.monitor_mode)
+    reports.plot_learning_curves(history, run_path / "learning_curves.png", title=f"{task.name}: {model.name}")
+    metrics = task.evaluate(model, config, data, run_path)
+    metrics.update(throughput(history, data.train_examples))
+    metrics["parameters"] = int(model.count_params())
+    return model, metrics
+
+
+def prepare(task: Task, config):
+    """Resolved, checked config with seeds and precision set: the start of every run."""
+    config = task.prepare_config(config)
+    config.validate()
+    set_seeds(config.seed)
+    set_precision(config.mixed_precision)
+    return config
+
+
+def train(task: Task, config) -> Path:
+    """`make train TASK=...`: data, run folder, fit, metrics, plots, model, export, finish.
+
+    Running the same command again after a crash resumes the unfinished run. Bad input
+    found on the way removes the run; any other failure keeps it for resuming.
+    Returns the finished run's folder.
+    """
+    config = prepare(task, config)
+    if getattr(config, "folds", 0) > 1:
+        return cross_validate(task, config)
+    data = task.load_data(config)
+    reports.print_data_summary(data.summary)
+    run = runs.start_run(task.name, config)
+    if run.resumed:
+        print(f"resuming unfinished run {run.run_id}")
+    with run.discarded_on_user_error():
+        save_config(config, run.path / "config.json")
+        save_assets(data.assets, run.path / "assets.json")
+        reports.write_json({"summary": data.summary}, run.path / "data.json")
+        reports.write_json(data.splits, run.path / "splits.json")
+        model, metrics = fit_and_evaluate(task, config, data, run.path, get_strategy())
+        metrics["data"] = data.summary
+        reports.write_json(metrics, run.path / "metrics.json")
+        model.save(run.path / "model.keras")
+        write_export(task, model, config, data.assets, run.path / "export")
+    final_path = run.finish()
+    print(task.result_line(metrics))
+    print(f"run: {final_path}")
+    return final_path
+
+
+def cross_validate(task: Task, config) -> Path:
+    """k-fold cross-validation: mean and spread of each main metric over the folds.
+    Metrics only (no export); a rerun skips folds that already finished."""
+    run = runs.start_run(task.name, config)
+    save_config(config, run.path / "config.json")
+    strategy = get_strategy()
+    scores = {name: [] for name in task.main_metrics}
+    summary = {}
+    with run.discarded_on_user_error():
+        for fold, data in enumerate(task.cross_validation(config), start=1):
+            fold_path = run.path / f"fold-{fold}"
+            if (fold_path / "metrics.json").exists():
+                metrics = reports.read_json(fold_path / "metrics.json")
+            else:
+                print(f"fold {fold} of {config.folds}")
+                fold_path.mkdir(exist_ok=True)
+                set_seeds(config.seed + fold - 1)
+                _, metrics = fit_and_evaluate(task, config, data, fold_path, strategy)
+                reports.write_json(metrics, fold_path / "metrics.json")
+            for name in scores:
+                scores[name].append(metrics[name])
+            summary = data.summary
+    results = {"folds": config.folds, "data": summary}
+    results.update({name: reports.mean_and_spread(values) for name, values in scores.items()})
+    reports.write_json(results, run.path / "metrics.json")
+    final_path = run.finish()
+    first = task.main_metrics[0]
+    print(f"{config.folds}-fold {first} {results[first]['mean']:.4f} ± {results[first]['std']:.4f}; run: {final_path}")
+    return final_path
+
+
+# ---------------------------------------------------------------- export and predict
+
+
+def write_export(task: Task, model, config, assets, path: Path) -> Path:
+    """The run's SavedModel: the task's signatures, raw inputs in, readable answers out."""
+    signatures, trackables = task.signatures(model, config, assets)
+    return write_saved_model(path, signatures, trackables, task.name)
+
+
+def export_run(task: Task, run_path: Path, destination: Path) -> Path:
+    """`make export`: rebuild a finished run's SavedModel from its model and assets."""
+    run_path = Path(run_path)
+    config = load_config(task.Config, run_path / "config.json")
+    assets = load_assets(task.Assets, run_path / "assets.json")
+    model = keras.models.load_model(run_path / "model.keras", compile=False)
+    return write_export(task, model, config, assets, destination)
+
+
+def predict(task: Task, export_path: Path, inputs: list[str]) -> list[dict]:
+    """`make predict`: the task's answers from an export, which needs no project code."""
+    if not os.path.isdir(export_path):
+        raise UserError(f"no SavedModel at {export_path}")
+    return task.predict(load_export(export_path), inputs)

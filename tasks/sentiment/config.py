@@ -1,0 +1,37 @@
+"""Sentiment options: the shared groups plus the task's own fields."""
+
+import dataclasses
+
+from common import text
+from common.cells import POOLINGS
+from common.config import BidirectionalOption, EmbeddingOptions, RecurrentOptions, TextOptions, TrainConfig, option
+from common.errors import UserError
+
+TFDS_DATASETS = {"imdb_reviews": "text", "glue/sst2": "sentence"}  # name -> text feature
+DATASETS = ("mr", *TFDS_DATASETS)
+PIPELINES = ("bucketed", "prepadded")
+
+
+@dataclasses.dataclass
+class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOptions, TrainConfig):
+    dataset: str = option("mr", f"{', '.join(DATASETS)}, or a CSV/TSV/JSONL file of your own")
+    # MR overfits within an epoch at Adam's usual 1e-3; half that rate with more dropout
+    # peaks later and steadier on validation (README, "Choosing the defaults").
+    learning_rate: float = option(5e-4, "Adam learning rate")
+    dropout: float = option(0.6, "dropout on embeddings and on the sentence vector")
+    max_length: int = option(200, "tokens kept per text; longer texts are truncated, also when serving")
+    text_column: str = option("text", "column holding the text, in your own file")
+    label_column: str = option("label", "column holding the label (any strings), in your own file")
+    tokenizer: str = option("word", "word or char tokens")
+    pooling: str = option("last", f"sentence vector: {', '.join(POOLINGS)} (last state, or over every step)")
+    folds: int = option(0, "k > 1: k-fold cross-validation (metrics only, no export)")
+    pipeline: str = option("bucketed", "bucketed (right-padded, masked) or prepadded (the common way, for comparison)")
+
+    def validate(self):
+        super().validate()
+        if self.tokenizer not in text.LEVELS:
+            raise UserError(f"tokenizer={self.tokenizer!r}: choose one of {', '.join(text.LEVELS)}")
+        if self.pooling not in POOLINGS:
+            raise UserError(f"pooling={self.pooling!r}: choose one of {', '.join(POOLINGS)}")
+        if self.pipeline not in PIPELINES:
+            raise UserError(f"pipeline={self.pipeline!r}: choose one of {', '.join(PIPELINES)}")

@@ -1,0 +1,55 @@
+"""The forecaster: a causal RNN stack and a dense head on normalized windows, direct or
+autoregressive, optionally forecasting the change from the window's last value."""
+
+import keras
+
+from common.cells import recurrent_stack
+from common.trainer import make_optimizer
+from tasks.timeseries.config import Config, resolve_defaults
+from tasks.timeseries.data import Assets
+
+
+def build_model(config: Config, assets: Assets) -> keras.Model:
+    """RNN stack -> dense head, on normalized windows; compiled.
+
+    direct: one output per horizon step. autoregressive: a one-step model applied
+    `horizon` times, each prediction appended to the window (the loop is unrolled: the
+    horizon is a fixed, small number). Build it inside the distribution strategy's scope.
+    """
+    config = resolve_defaults(config)
+    columns = len(assets.columns)
+    window = keras.Input(shape=(config.window, columns), name="window")
+    if config.mode == "direct":
+        forecast = head(window, config, config.horizon)
+    else:
+        step_input = keras.Input(shape=(config.window, columns), name="step_window")
+        one_step = keras.Model(step_input, head(step_input, config, 1), name="one_step")
+        steps, current = [], window
+        for step in range(config.horizon):
+            prediction = one_step(current)
+            steps.append(prediction)
+            if step < config.horizon - 1:
+                fed_back = keras.layers.Reshape((1, 1), name=f"feed_back_{step + 1}")(prediction)
+                current = keras.layers.Concatenate(axis=1, name=f"shift_{step + 1}")([current[:, 1:, :], fed_back])
+        forecast = steps[0] if config.horizon == 1 else keras.layers.Concatenate(name="steps")(steps)
+    model = keras.Model(window, forecast, name=f"forecaster_{config.cell}_{config.mode}")
+    loss = keras.losses.Huber() if config.loss == "huber" else "mse"
+    model.compile(optimizer=make_optimizer(config), loss=loss, metrics=["mae"])
+    return model
+
+
+def head(inputs, config: Config, outputs: int):
+    """RNN stack and dense head. With `residual`, the target column is read relative to
+    its last value and the head forecasts the change from it, so a series that trends
+    beyond its training range (CO2) needs no values the network never saw."""
+    if not config.residual:
+        hidden = recurrent_stack(inputs, config.cell, config.units, config.num_layers, False, config.dropout)
+        # float32 output keeps the regression exact under mixed precision.
+        return keras.layers.Dense(outputs, dtype="float32", name="forecast")(hidden)
+    last = inputs[:, -1:, 0]  # [batch, 1]: the target at the forecast origin
+    relative = keras.layers.Concatenate(axis=-1, name="relative_window")(
+        [inputs[:, :, :1] - inputs[:, -1:, :1], inputs[:, :, 1:]]
+    )
+    hidden = recurrent_stack(relative, config.cell, config.units, config.num_layers, False, config.dropout)
+    change = keras.layers.Dense(outputs, dtype="float32", name="change")(hidden)
+    return keras.layers.Add(dtype="float32", name="forecast")([change, keras.ops.cast(last, "float32")])

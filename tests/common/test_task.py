@@ -1,0 +1,50 @@
+"""The task contract's shared pieces: assets records and input sharding."""
+
+import dataclasses
+
+import pytest
+import tensorflow as tf
+
+from common.errors import UserError
+from common.task import BIDIRECTIONAL_VARIANTS, Task, load_assets, per_replica_batch, save_assets, shard
+
+
+@dataclasses.dataclass
+class ToyAssets:
+    vocabulary: list
+    class_names: list
+
+
+def test_assets_round_trip_through_json(tmp_path):
+    assets = ToyAssets(["", "[UNK]", "héllo"], ["neg", "pos"])
+    save_assets(assets, tmp_path / "assets.json")
+    assert load_assets(ToyAssets, tmp_path / "assets.json") == assets
+
+
+def test_missing_or_damaged_assets_are_one_line_errors(tmp_path):
+    with pytest.raises(UserError, match="assets.json is missing"):
+        load_assets(ToyAssets, tmp_path / "assets.json")
+    (tmp_path / "assets.json").write_text('{"vocabulary": []}')
+    with pytest.raises(UserError, match="damaged or from an older version"):
+        load_assets(ToyAssets, tmp_path / "assets.json")
+    (tmp_path / "assets.json").write_text('{"vocabulary": [')
+    with pytest.raises(UserError, match="damaged"):
+        load_assets(ToyAssets, tmp_path / "assets.json")
+
+
+def test_each_input_pipeline_reads_its_own_share():
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=4)
+    assert per_replica_batch(64, context) == 16 and per_replica_batch(64) == 64
+    dataset = tf.data.Dataset.range(10)
+    assert list(shard(dataset, context).as_numpy_iterator()) == [1, 3, 5, 7, 9]
+    assert len(list(shard(dataset).as_numpy_iterator())) == 10
+
+
+def test_the_default_result_line_and_variants():
+    class Toy(Task):
+        main_metrics = ("accuracy", "macro_f1")
+
+    assert Toy().result_line({"accuracy": 0.75, "macro_f1": 0.5, "loss": 1.0}) == (
+        "test accuracy 0.7500, test macro_f1 0.5000"
+    )
+    assert Toy().variants() == BIDIRECTIONAL_VARIANTS

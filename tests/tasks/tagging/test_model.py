@@ -1,0 +1,36 @@
+"""The tagger: padding never counts in scores, loss or decoding."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.cells import cudnn_blockers, recurrent_layers
+from tasks.tagging import data as tagging_data
+from tasks.tagging import model as tagging_model
+from tests.tasks.tagging.toy import TOY, toy_config, toy_data
+
+
+@pytest.mark.parametrize("use_crf", [True, False])
+def test_padding_never_counts(use_crf):
+    config = toy_config(crf=use_crf, dataset="toy")
+    data = toy_data(config, TOY)
+    model = tagging_model.build_model(config, data.assets)
+    assert all(
+        not cudnn_blockers(layer) or "SimpleRNN" in cudnn_blockers(layer)[0] for layer in recurrent_layers(model)
+    )
+    encoder = tagging_data.make_encoder(config, data.assets)
+    alone = tf.ragged.constant([["Bob", "lives"]])
+    padded = tf.ragged.constant([["Bob", "lives"], ["Ann", "Lee", "likes", "New", "York", "it", "rains"]])
+    inputs_alone = tagging_data.select_inputs(encoder.encode_batch(alone), config)
+    inputs_padded = tagging_data.select_inputs(encoder.encode_batch(padded), config)
+    scores_alone = model(inputs_alone).numpy()
+    scores_padded = model(inputs_padded).numpy()
+    np.testing.assert_allclose(scores_padded[0, :2], scores_alone[0], atol=1e-5)
+    # The loss of a sentence does not change with the padding added after it.
+    labels = np.array([[1, 2]], dtype="int32")
+    labels_padded = np.array([[1, 2, 0, 0, 0, 0, 0]], dtype="int32")
+    loss = model.loss(labels, scores_alone[:1])
+    loss_padded = model.loss(labels_padded, scores_padded[:1])
+    assert float(loss) == pytest.approx(float(loss_padded), rel=1e-5)
+    # Decoded tags at padding are 0 (the padding id), and only real tokens come back.
+    assert tagging_model.tag_ragged(model, encoder, config, padded).row_lengths().numpy().tolist() == [2, 7]

@@ -1,0 +1,35 @@
+"""The forecaster: shapes, dtype, cuDNN eligibility, the autoregressive loop."""
+
+import numpy as np
+import pytest
+
+from common.cells import cudnn_blockers, recurrent_layers
+from tasks.timeseries import data as ts_data
+from tasks.timeseries import model as ts_model
+from tasks.timeseries.config import MODES
+from tests.tasks.timeseries.toy import config_for, toy_csv
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_model_shapes_dtype_and_cudnn(tmp_path, mode):
+    config = config_for(toy_csv(tmp_path), f"mode={mode}", "horizon=3", "num_layers=2", "cell=gru")
+    data = ts_data.load_data(config)
+    model = ts_model.build_model(config, data.assets)
+    columns = len(data.series.columns)
+    assert model.input_shape == (None, 12, columns) and model.output_shape == (None, 3)
+    assert len(recurrent_layers(model)) == 2
+    assert all(not cudnn_blockers(layer) for layer in recurrent_layers(model))
+    assert model.layers[-1].dtype_policy.compute_dtype == "float32" or model.output.dtype == "float32"
+    assert model.predict(np.zeros((2, 12, columns), np.float32), verbose=0).shape == (2, 3)
+
+
+def test_autoregressive_mode_feeds_predictions_back(tmp_path):
+    config = config_for(toy_csv(tmp_path), "mode=autoregressive", "horizon=3")
+    data = ts_data.load_data(config)
+    model = ts_model.build_model(config, data.assets)
+    one_step = model.get_layer("one_step")
+    window = np.random.default_rng(1).normal(size=(1, 12, 1)).astype(np.float32)
+    first = one_step.predict(window, verbose=0)
+    shifted = np.concatenate([window[:, 1:], first[:, :, None]], axis=1)
+    second = one_step.predict(shifted, verbose=0)
+    np.testing.assert_allclose(model.predict(window, verbose=0)[:, :2], np.concatenate([first, second], 1), rtol=1e-5)
