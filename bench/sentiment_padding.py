@@ -14,9 +14,12 @@ import statistics
 import sys
 import time
 
-from common import text, training
+from common import text, trainer
 from common.config import apply_overrides
-from tasks import sentiment
+from tasks.sentiment import config as sentiment_config
+from tasks.sentiment import data as sentiment_data
+from tasks.sentiment import metrics as sentiment_metrics
+from tasks.sentiment.model import build_model
 
 
 class Contender:
@@ -24,9 +27,9 @@ class Contender:
 
     def __init__(self, config, corpus):
         self.config = config
-        self.data = sentiment.make_data(config, corpus)
-        self.model = sentiment.build_model(config, self.data)
-        self.datasets = sentiment.make_datasets(config, self.data)
+        self.data = sentiment_data.make_data(config, corpus)
+        self.model = build_model(config, self.data.assets)
+        self.datasets = sentiment_data.make_datasets(config, self.data, config.batch_size)
         self.epoch_seconds = []
         self.best_accuracy, self.best_weights = -1.0, None
 
@@ -34,14 +37,17 @@ class Contender:
         started = time.perf_counter()
         self.model.fit(self.datasets["train"], epochs=1, verbose=0, shuffle=False)
         self.epoch_seconds.append(time.perf_counter() - started)
-        accuracy = sentiment.evaluate(self.model, self.data, self.config, self.datasets["validation"])["accuracy"]
+        accuracy = self.evaluate("validation")["accuracy"]
         if accuracy > self.best_accuracy:
             self.best_accuracy, self.best_weights = accuracy, self.model.get_weights()
 
+    def evaluate(self, part: str) -> dict:
+        return sentiment_metrics.evaluate(self.model, self.datasets[part], self.data.assets.class_names)
+
     def result(self, epochs: int) -> dict:
         self.model.set_weights(self.best_weights)
-        test = sentiment.evaluate(self.model, self.data, self.config, self.datasets["test"])
-        examples = len(self.data.texts["train"])
+        test = self.evaluate("test")
+        examples = self.data.train_examples
         # Steady state: the median epoch after the first (which also traces the graph).
         steady = statistics.median(self.epoch_seconds[1:] or self.epoch_seconds)
         return {
@@ -52,12 +58,12 @@ class Contender:
 
 
 def main(overrides: list[str]) -> None:
-    base = apply_overrides(sentiment.Config(), ["epochs=4", *overrides])
-    corpus = sentiment.load_corpus(base)
+    base = apply_overrides(sentiment_config.Config(), ["epochs=4", *overrides])
+    corpus = sentiment_data.load_corpus(base)
     longest = max(len(tokens) for tokens in text.tokenize(corpus.texts, base.tokenizer, base.lowercase))
     contenders = {}
-    for pipeline in sentiment.PIPELINES:
-        training.set_seeds(base.seed)
+    for pipeline in sentiment_config.PIPELINES:
+        trainer.set_seeds(base.seed)
         config = apply_overrides(base, [f"pipeline={pipeline}", f"max_length={longest}"])
         contenders[pipeline] = Contender(config, corpus)
     for epoch in range(base.epochs):

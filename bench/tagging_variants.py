@@ -14,10 +14,10 @@ runs/tagging/bench-<time>.md.
 
 import sys
 
-from common import reports
+from common import reports, trainer
 from common.config import apply_overrides
 from common.runs import write_report
-from tasks import tagging
+from tasks.tagging.task import TASK
 
 WNUT_VARIANTS = {
     "softmax": ["crf=false", "char_features=false"],
@@ -28,9 +28,9 @@ WNUT_VARIANTS = {
 
 
 def measure(dataset: str, overrides: list[str]) -> dict:
-    config = apply_overrides(tagging.Config(), [f"dataset={dataset}", *overrides])
+    config = apply_overrides(TASK.Config(), [f"dataset={dataset}", *overrides])
     print(f"== {dataset} {' '.join(overrides)}", file=sys.stderr)
-    run_path = tagging.train(config)
+    run_path = trainer.train(TASK, config)
     return dict(reports.read_json(run_path / "metrics.json"), run=run_path.name)
 
 
@@ -75,7 +75,7 @@ def main(arguments: list[str]) -> None:
     text = table(rows)
     print(f"\ntaggers and the per-word baseline on held-out test sentences (options: {' '.join(overrides)})\n")
     print(text)
-    path = write_report(tagging.TASK, "bench", text)
+    path = write_report(TASK.name, "bench", text)
     print(f"\nwritten to {path}")
 
 

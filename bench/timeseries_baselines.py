@@ -12,18 +12,19 @@ printed and written to runs/timeseries/bench-<time>.md.
 
 import sys
 
-from common import reports
+from common import reports, trainer
 from common.config import apply_overrides
 from common.runs import write_report
-from tasks import timeseries
+from tasks.timeseries.baselines import BASELINES
+from tasks.timeseries.task import TASK
 
-FORECASTERS = ("model", *timeseries.BASELINES)
+FORECASTERS = ("model", *BASELINES)
 
 
 def measure(dataset: str, overrides: list[str]) -> dict:
-    config = apply_overrides(timeseries.Config(), [f"dataset={dataset}", *overrides])
+    config = apply_overrides(TASK.Config(), [f"dataset={dataset}", *overrides])
     print(f"== {dataset}", file=sys.stderr)
-    run_path = timeseries.train(config)
+    run_path = trainer.train(TASK, config)
     metrics = reports.read_json(run_path / "metrics.json")
     metrics["run"] = run_path.name
     return metrics
@@ -37,21 +38,21 @@ def table(results: dict) -> str:
     """One row per dataset: MAE and MASE of each forecaster, then the model's MAE ratios."""
     header = ["dataset", "test windows"]
     header += [f"MAE {name}" for name in FORECASTERS] + ["MASE model", "MASE naive"]
-    header += [f"model/{name}" for name in timeseries.BASELINES] + ["epochs", "train s", "run"]
+    header += [f"model/{name}" for name in BASELINES] + ["epochs", "train s", "run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for dataset, metrics in results.items():
         rows = {"model": metrics, **metrics["baselines"]}
         values = [dataset, str(metrics["test_windows"])]
         values += [cell(rows[name]["mae"]) if name in rows else "-" for name in FORECASTERS]
         values += [cell(metrics["mase"]), cell(rows["naive"]["mase"])]
-        values += [cell(metrics["mae_ratio"].get(name)) for name in timeseries.BASELINES]
+        values += [cell(metrics["mae_ratio"].get(name)) for name in BASELINES]
         values += [str(metrics["epochs"]), f"{metrics['training_seconds']:.0f}", metrics["run"]]
         lines.append("| " + " | ".join(values) + " |")
     return "\n".join(lines)
 
 
 def main(arguments: list[str]) -> None:
-    datasets = list(timeseries.DATASETS)
+    datasets = list(TASK.datasets)
     if "--datasets" in arguments:
         position = arguments.index("--datasets")
         datasets = arguments[position + 1].split(",")
@@ -64,7 +65,7 @@ def main(arguments: list[str]) -> None:
     for dataset, metrics in results.items():
         ratios = ", ".join(f"{name} {cell(value)}" for name, value in metrics["mae_ratio"].items())
         print(f"{dataset}: model MASE {cell(metrics['mase'])}; model MAE / baseline MAE: {ratios}")
-    path = write_report(timeseries.TASK, "bench", text)
+    path = write_report(TASK.name, "bench", text)
     print(f"\nwritten to {path}")
 
 
