@@ -42,7 +42,7 @@ class Contender:
             self.best_accuracy, self.best_weights = accuracy, self.model.get_weights()
 
     def evaluate(self, part: str) -> dict:
-        return sentiment_metrics.evaluate(self.model, self.datasets[part], self.data.assets.class_names)
+        return sentiment_metrics.scores_on(self.model, self.datasets[part], self.data.assets.class_names)
 
     def result(self, epochs: int) -> dict:
         self.model.set_weights(self.best_weights)

@@ -29,6 +29,12 @@ class Options:
     def validate(self) -> None:
         """Raise `UserError` naming the first option with a value that cannot work."""
 
+    def check_choice(self, name: str, choices) -> None:
+        """A one-line error unless option `name` is one of `choices`."""
+        value = getattr(self, name)
+        if value not in choices:
+            raise UserError(f"{name}={value!r}: choose one of {', '.join(choices)}")
+
 
 @dataclasses.dataclass
 class TrainConfig(Options):
@@ -50,8 +56,7 @@ class TrainConfig(Options):
 
     def validate(self):
         super().validate()
-        if self.verbose not in VERBOSITY:
-            raise UserError(f"verbose={self.verbose!r}: choose one of {', '.join(VERBOSITY)}")
+        self.check_choice("verbose", VERBOSITY)
         if min(self.epochs, self.batch_size) < 1:
             raise UserError("epochs and batch_size must be at least 1")
         if not 0 <= self.validation_share < 1 or not 0 <= self.test_share < 1:

@@ -59,3 +59,15 @@ def embedding_layer(vocabulary_size: int, dimension: int, pretrained=None, train
         trainable=trainable,
         name=name,
     )
+
+
+def word_embedding(options, vocabulary: list[str], name: str = "embedding") -> keras.layers.Embedding:
+    """The embedding the `EmbeddingOptions` ask for: `embedding_dim` wide and trained from
+    scratch, or started from the vectors of the `embeddings` file (and frozen with
+    `freeze_embeddings`); prints how many vocabulary words the file had."""
+    pretrained, dimension = None, options.embedding_dim
+    if options.embeddings:
+        pretrained, found = load_text_vectors(options.embeddings, vocabulary)
+        dimension = pretrained.shape[1]
+        print(f"embeddings: {found} of {len(vocabulary)} vocabulary words found in {options.embeddings}")
+    return embedding_layer(len(vocabulary), dimension, pretrained, trainable=not options.freeze_embeddings, name=name)

@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from common import SUITE_VERSION
+from common.errors import UserError
 from common.files import atomic_directory
 
 DESCRIPTION_FILE = "task.json"
@@ -60,3 +61,12 @@ def read_description(export_path: Path) -> dict:
 def load_export(export_path: Path):
     """`tf.saved_model.load` of an export folder."""
     return tf.saved_model.load(str(export_path))
+
+
+def answer_texts(export, texts: list[str], nothing_to: str) -> dict:
+    """The `serving_default` outputs of a loaded export for raw texts, as NumPy arrays.
+    An empty request is a one-line error saying there is nothing to `nothing_to`."""
+    if not texts:
+        raise UserError(f'nothing to {nothing_to}: give TEXT="..." (or --text), or lines on standard input')
+    outputs = export.signatures["serving_default"](text=tf.constant(texts, dtype=tf.string))
+    return {name: value.numpy() for name, value in outputs.items()}

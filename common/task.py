@@ -1,16 +1,23 @@
 """The task contract: what every task supplies, written down once.
 
 A task is a package `tasks/<name>/` with the same files in each (config, data, model,
-metrics, serve, task) and one `Task` subclass in `task.py` that ties them together.
-The trainer (`common.trainer`) owns the shape every `make train` shares - run folder,
-fit, metrics, plots, model, export, finish - and asks the task only for parts:
+metrics, serve, task) and one `Task` subclass in `task.py` that declares it. The
+trainer (`common.trainer`) owns the shape every `make train` shares - run folder, fit,
+metrics, plots, model, export, finish - and asks the task only for parts:
 
     data    = task.load_data(config)                      # read, clean, split, vocabularies
     model   = task.build_model(config, data.assets)       # compiled, inside the strategy scope
     sets    = task.make_datasets(config, data, global_batch_size, input_context)
     metrics = task.evaluate(model, config, data, run_path)
     export  = task.signatures(model, config, data.assets) # raw inputs in, readable answers out
-    answers = task.predict(export_path, inputs)           # the CLI's codec for the export
+    answers = task.predict(loaded_export, inputs)         # the CLI's codec for the export
+
+Each of these calls, by default, the function of the same name in the task package's
+module of the same role (`FUNCTION_MODULES`): `load_data` in `data.py`, `build_model`
+in `model.py`, `evaluate` in `metrics.py`, `signatures` and `predict` in `serve.py`;
+`Config` and `DATASETS` come from `config.py`, `Assets` from `data.py`. So a task
+writes those where they belong, and its `Task` subclass holds only what is the task's
+own (name, metrics, the metric to monitor, built-in sources, variants).
 
 `Assets` is what a finished run keeps to be exported again without its data
 (vocabularies, class or tag names, scalers); a task declares its own small dataclass of
@@ -18,6 +25,7 @@ JSON values. In the spirit of tensorflow/models' `core/base_task.py`, without a 
 """
 
 import dataclasses
+import importlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,15 +78,28 @@ class Signature:
     input_signature: list
 
 
+# Contract name -> the module of the task's package that defines it.
+FUNCTION_MODULES = {
+    "Config": "config",
+    "DATASETS": "config",
+    "Assets": "data",
+    "load_data": "data",
+    "cross_validation": "data",
+    "make_datasets": "data",
+    "build_model": "model",
+    "evaluate": "metrics",
+    "signatures": "serve",
+    "predict": "serve",
+}
+
+
 class Task:
-    """Base class of every task. Subclasses set the attributes and implement the methods.
+    """Base class of every task. Subclasses set the attributes; the methods call the
+    package's modules (see `FUNCTION_MODULES`) unless a subclass overrides them.
 
     Attributes:
         name: the task's name on the command line (`make train TASK=<name>`).
         summary: one line saying what the task does, for `--help`.
-        Config: the task's config dataclass (a `common.config.TrainConfig`).
-        Assets: the dataclass of JSON values a run keeps for exporting again.
-        datasets: the built-in and tensorflow-datasets names `dataset=` accepts.
         main_metrics: the held-out metrics `compare` puts side by side.
         monitor, monitor_mode: the validation metric that picks the best epoch and
             stops early, and whether lower ("min") or higher ("max") is better.
@@ -86,12 +107,24 @@ class Task:
 
     name: str = ""
     summary: str = ""
-    Config: type = None
-    Assets: type = None
-    datasets: tuple[str, ...] = ()
     main_metrics: tuple[str, ...] = ()
     monitor: str = "val_loss"
     monitor_mode: str = "min"
+
+    @property
+    def Config(self) -> type:  # noqa: N802 - it is a class
+        """The task's config dataclass (a `common.config.TrainConfig`), from config.py."""
+        return self.part("Config")
+
+    @property
+    def Assets(self) -> type:  # noqa: N802 - it is a class
+        """The dataclass of JSON values a run keeps for exporting again, from data.py."""
+        return self.part("Assets")
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The built-in and tensorflow-datasets names `dataset=` accepts (config.DATASETS)."""
+        return self.part("DATASETS")
 
     def prepare_config(self, config):
         """The config with data-dependent defaults filled in (default: unchanged)."""
@@ -101,18 +134,29 @@ class Task:
         """Built-in dataset name -> a function that fetches it and describes it in a line."""
         raise NotImplementedError
 
+    def part(self, name: str):
+        """`name` from this task's package, in the module `FUNCTION_MODULES` gives."""
+        package = type(self).__module__.rpartition(".")[0]
+        module = importlib.import_module(f"{package}.{FUNCTION_MODULES[name]}")
+        return getattr(module, name)
+
     def load_data(self, config) -> TaskData:
         """Read the source `config.dataset` names, clean and split it, and build the
         assets (vocabularies, scalers) from the training part only."""
-        raise NotImplementedError
+        return self.part("load_data")(config)
 
     def cross_validation(self, config) -> Iterator[TaskData]:
-        """One `TaskData` per fold when `config.folds > 1`; tasks without folds refuse."""
-        raise UserError(f"{self.name} has no cross-validation (folds=)")
+        """One `TaskData` per fold when `config.folds > 1`; a task without
+        `data.cross_validation` refuses."""
+        try:
+            folds = self.part("cross_validation")
+        except AttributeError:
+            raise UserError(f"{self.name} has no cross-validation (folds=)") from None
+        return folds(config)
 
     def build_model(self, config, assets) -> "keras.Model":  # noqa: F821
         """The compiled Keras model. The trainer calls it inside the strategy's scope."""
-        raise NotImplementedError
+        return self.part("build_model")(config, assets)
 
     def make_datasets(self, config, data: TaskData, global_batch_size: int, input_context=None) -> dict:
         """tf.data pipelines by part name ("train", "validation", "test").
@@ -120,21 +164,21 @@ class Task:
         With an `input_context` (a distribution strategy's), each pipeline reads only
         its worker's shard and batches `per_replica_batch(global_batch_size, context)`.
         """
-        raise NotImplementedError
+        return self.part("make_datasets")(config, data, global_batch_size, input_context)
 
     def evaluate(self, model, config, data: TaskData, run_path: Path) -> dict:
         """Held-out test metrics (JSON values) of the trained model, with any baselines
         measured in the same run; may write plots and tables into `run_path`."""
-        raise NotImplementedError
+        return self.part("evaluate")(model, config, data, run_path)
 
     def signatures(self, model, config, assets) -> tuple[dict[str, Signature], list]:
         """The export's named signatures (one is "serving_default") and the trackables
         (layers, models) whose variables and lookup tables they use."""
-        raise NotImplementedError
+        return self.part("signatures")(model, config, assets)
 
     def predict(self, export, inputs: list[str]) -> list[dict]:
         """Answers from a loaded export (`tf.saved_model.load`) for the CLI's raw inputs."""
-        raise NotImplementedError
+        return self.part("predict")(export, inputs)
 
     def result_line(self, metrics: dict) -> str:
         """The one line `make train` prints about the held-out result."""

@@ -5,7 +5,6 @@ import dataclasses
 from common import text
 from common.cells import POOLINGS
 from common.config import BidirectionalOption, EmbeddingOptions, RecurrentOptions, TextOptions, TrainConfig, option
-from common.errors import UserError
 
 TFDS_DATASETS = {"imdb_reviews": "text", "glue/sst2": "sentence"}  # name -> text feature
 DATASETS = ("mr", *TFDS_DATASETS)
@@ -29,9 +28,6 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
 
     def validate(self):
         super().validate()
-        if self.tokenizer not in text.LEVELS:
-            raise UserError(f"tokenizer={self.tokenizer!r}: choose one of {', '.join(text.LEVELS)}")
-        if self.pooling not in POOLINGS:
-            raise UserError(f"pooling={self.pooling!r}: choose one of {', '.join(POOLINGS)}")
-        if self.pipeline not in PIPELINES:
-            raise UserError(f"pipeline={self.pipeline!r}: choose one of {', '.join(PIPELINES)}")
+        self.check_choice("tokenizer", text.LEVELS)
+        self.check_choice("pooling", POOLINGS)
+        self.check_choice("pipeline", PIPELINES)

@@ -13,13 +13,11 @@ from common.tables import FORMATS, line_of_row, read_table, require_columns
 from common.task import TaskData, per_replica_batch, shard
 from tasks.sentiment.config import DATASETS, TFDS_DATASETS, Config
 
+# Licence: MIT (vaderSentiment); sentences from Pang & Lee's sentence polarity dataset v1.0
 MR_PACKAGE = sources.RegistryPackage(
     description="the MR movie-review sentence polarity set (Pang & Lee 2005)",
-    requirement="vaderSentiment==3.3.2",
     filename="vaderSentiment-3.3.2.tar.gz",
     sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
-    pip_options=("--no-binary", ":all:"),
-    license="MIT (vaderSentiment); sentences from Pang & Lee's sentence polarity dataset v1.0",
 )
 MR_POSITIVE_LAST_ID = 5331  # ids 1-5331 come from the positive file, the rest from the negative
 

@@ -3,9 +3,17 @@
 import numpy as np
 
 from common import reports
+from tasks.sentiment.config import Config
+from tasks.sentiment.data import Data, make_datasets
 
 
-def evaluate(model, dataset, class_names) -> dict:
+def evaluate(model, config: Config, data: Data, run_path=None) -> dict:
+    """Held-out test scores of the trained classifier."""
+    test = make_datasets(config, data, config.batch_size)["test"]
+    return scores_on(model, test, data.assets.class_names)
+
+
+def scores_on(model, dataset, class_names) -> dict:
     """Loss, accuracy, macro-F1 and confusion matrix of `model` on a dataset of (ids, label)."""
     true_labels, probabilities = [], []
     for token_ids, labels in dataset:

@@ -3,7 +3,7 @@
 import keras
 
 from common.cells import sequence_vector
-from common.embedding import embedding_layer, load_text_vectors
+from common.embedding import word_embedding
 from common.trainer import make_optimizer
 from tasks.sentiment.config import Config
 from tasks.sentiment.data import Assets
@@ -11,13 +11,8 @@ from tasks.sentiment.data import Assets
 
 def build_model(config: Config, assets: Assets) -> keras.Model:
     """The compiled classifier over token ids. Build it inside the strategy's scope."""
-    pretrained, dimension = None, config.embedding_dim
-    if config.embeddings:
-        pretrained, found = load_text_vectors(config.embeddings, assets.vocabulary)
-        dimension = pretrained.shape[1]
-        print(f"embeddings: {found} of {len(assets.vocabulary)} vocabulary words found in {config.embeddings}")
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    embedding = embedding_layer(len(assets.vocabulary), dimension, pretrained, trainable=not config.freeze_embeddings)
+    embedding = word_embedding(config, assets.vocabulary)
     if config.pipeline == "prepadded":
         embedding.supports_masking, embedding.mask_zero = False, False  # the common way: no mask
     hidden = keras.layers.Dropout(config.dropout)(embedding(token_ids))

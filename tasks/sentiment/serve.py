@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from common import text
-from common.errors import UserError
+from common.export import answer_texts
 from common.task import Signature
 from tasks.sentiment.config import Config
 from tasks.sentiment.data import Assets, make_encoder
@@ -34,11 +34,9 @@ def signatures(model, config: Config, assets: Assets):
 
 def predict(export, texts: list[str]) -> list[dict]:
     """One answer per text: the label and the probability of each class."""
-    if not texts:
-        raise UserError('nothing to classify: give TEXT="..." (or --text), or lines on standard input')
-    outputs = export.signatures["serving_default"](text=tf.constant(texts, dtype=tf.string))
-    labels = [label.decode("utf-8") for label in outputs["label"].numpy()]
+    outputs = answer_texts(export, texts, "classify")
+    labels = [label.decode("utf-8") for label in outputs["label"]]
     return [
         {"text": sentence, "label": label, "probabilities": [round(float(p), 4) for p in probabilities]}
-        for sentence, label, probabilities in zip(texts, labels, outputs["probabilities"].numpy())
+        for sentence, label, probabilities in zip(texts, labels, outputs["probabilities"])
     ]

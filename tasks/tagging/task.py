@@ -1,7 +1,8 @@
-"""The tagging task: the contract of `common.task` filled in from this package's modules."""
+"""The tagging task: what is its own; the contract's functions live in this package's
+data, model, metrics and serve modules (see `common.task`)."""
 
 from common.task import Task
-from tasks.tagging import config, data, metrics, model, serve
+from tasks.tagging import data
 
 
 def describe(sentences) -> str:
@@ -12,9 +13,6 @@ def describe(sentences) -> str:
 class TaggingTask(Task):
     name = "tagging"
     summary = "one tag per token (many-to-many, aligned); WNUT-2016 named entities by default"
-    Config = config.Config
-    Assets = data.Assets
-    datasets = config.DATASETS
     main_metrics = ("f1", "token_accuracy")
     # Validation loss is a poor guide in NER (predicting O everywhere scores well): the
     # best epoch is the one with the highest in-graph tag F1.
@@ -26,24 +24,6 @@ class TaggingTask(Task):
             "wnut16": lambda: describe(data.read_wnut16()),
             "wsj_pos": lambda: describe(data.read_wsj_pos()),
         }
-
-    def load_data(self, config):
-        return data.load_data(config)
-
-    def build_model(self, config, assets):
-        return model.build_model(config, assets)
-
-    def make_datasets(self, config, task_data, global_batch_size, input_context=None):
-        return data.make_datasets(config, task_data, global_batch_size, input_context)
-
-    def evaluate(self, trained, config, task_data, run_path):
-        return metrics.evaluate(trained, config, task_data)
-
-    def signatures(self, trained, config, assets):
-        return serve.signatures(trained, config, assets)
-
-    def predict(self, export, inputs):
-        return serve.predict(export, inputs)
 
     def result_line(self, scores):
         line = f"test token accuracy {scores['token_accuracy']:.4f}"

@@ -48,10 +48,8 @@ class Config(RecurrentOptions, TrainConfig):
 
     def validate(self):
         super().validate()
-        if self.mode not in MODES:
-            raise UserError(f"mode={self.mode!r}: choose one of {', '.join(MODES)}")
-        if self.loss not in LOSSES:
-            raise UserError(f"loss={self.loss!r}: choose one of {', '.join(LOSSES)}")
+        self.check_choice("mode", MODES)
+        self.check_choice("loss", LOSSES)
         if self.mode == "autoregressive" and feature_names(self):
             raise UserError("mode=autoregressive cannot feed back extra features (their future is unknown); use direct")
         if min(self.horizon, self.stride) < 1 or self.window < 0 or self.season < 0:

@@ -16,24 +16,13 @@ from common.task import TaskData, per_replica_batch
 from tasks.timeseries import windowing
 from tasks.timeseries.config import DATASETS, Config, feature_names, resolve_defaults
 
+# Licence: MIT (pmdarima); sunspots from R datasets, electricity demand from Taylor (2003)
 PMDARIMA_PACKAGE = sources.RegistryPackage(
     description="the sunspots and electricity-demand series of pmdarima",
-    requirement="pmdarima==2.1.1",
     # The sdist needs a compiler to even report its metadata, so pip fetches this wheel
-    # (the data files in it are the same on every platform).
+    # (the data files in it are the same on every platform; `pip_options` pins its tags).
     filename="pmdarima-2.1.1-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.manylinux_2_28_x86_64.whl",
     sha256="e8148ff1f4cdb9a07164247eb3e6dddc1baef6e226d38528bd3fdf5d160f8dee",
-    pip_options=(
-        "--only-binary",
-        ":all:",
-        "--platform",
-        "manylinux_2_17_x86_64",
-        "--python-version",
-        "3.11",
-        "--implementation",
-        "cp",
-    ),
-    license="MIT (pmdarima); sunspots from R datasets, electricity demand from Taylor (2003)",
 )
 
 

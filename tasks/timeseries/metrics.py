@@ -1,8 +1,12 @@
 """Forecast scores in original units: MAE, RMSE and MASE, overall and per horizon step,
 for the model and every baseline, with the model's ratio to each."""
 
+from pathlib import Path
+
 import numpy as np
 
+from common import reports
+from tasks.timeseries import plots
 from tasks.timeseries.baselines import baseline_forecasts
 from tasks.timeseries.config import Config
 from tasks.timeseries.data import Data
@@ -43,7 +47,19 @@ def forecast_scores(actual: np.ndarray, forecast: np.ndarray, scale: float) -> d
     return scores
 
 
-def evaluate(model, config: Config, data: Data) -> dict:
+def evaluate(model, config: Config, data: Data, run_path: Path) -> dict:
+    """Model and baselines on the same test windows, the two plots, and every test
+    forecast in `test_forecasts.json` (kept out of metrics.json: it is long)."""
+    scores = score_forecasters(model, config, data)
+    plots.plot_forecasts(data, config, scores, run_path / "forecast_vs_actual.png")
+    title = f"{data.source}, horizon {config.horizon}"
+    plots.plot_comparison(scores, run_path / "model_vs_baselines.png", title=title)
+    forecasts = {"origins": data.windows.origins["test"].tolist(), **scores.pop("forecasts")}
+    reports.write_json(forecasts, run_path / "test_forecasts.json")
+    return scores
+
+
+def score_forecasters(model, config: Config, data: Data) -> dict:
     """Test MAE, RMSE and MASE (original units) of the model and of every baseline,
     on the same test windows, overall and per horizon step, with the ratios."""
     actual = data.windows.targets["test"]

@@ -1,12 +1,16 @@
 """Forecast-vs-actual over the test span, and the model next to every baseline."""
 
-import numpy as np
+import matplotlib
 
-from common.reports import plt
-from tasks.timeseries.baselines import target_indices
-from tasks.timeseries.config import Config, resolve_defaults
-from tasks.timeseries.data import Data
-from tasks.timeseries.metrics import MAIN_METRICS
+matplotlib.use("Agg")  # files only; no display on servers
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tasks.timeseries.baselines import target_indices  # noqa: E402
+from tasks.timeseries.config import Config, resolve_defaults  # noqa: E402
+from tasks.timeseries.data import Data  # noqa: E402
+
+SHOWN_METRICS = ("mae", "rmse", "mase")
 
 
 def test_axis(data: Data, config: Config):
@@ -44,7 +48,7 @@ def plot_comparison(metrics: dict, path, title: str = "") -> None:
     """Bars of MAE, RMSE and MASE: model next to every baseline."""
     names = ["model", *metrics["baselines"]]
     rows = {"model": metrics, **metrics["baselines"]}
-    shown = [key for key in MAIN_METRICS if metrics.get(key) is not None]
+    shown = [key for key in SHOWN_METRICS if metrics.get(key) is not None]
     figure, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.6), squeeze=False)
     for axis, key in zip(axes[0], shown):
         values = [rows[name][key] or 0.0 for name in names]

@@ -15,6 +15,12 @@ from common import decoding
 START, A, B, END = 0, 1, 2, 3
 VOCABULARY = 6
 UNITS = 8
+# What every exported decoding signature takes first: start tokens, state, length.
+DECODER_INPUTS = [
+    tf.TensorSpec([None], tf.int32, name="start_tokens"),
+    tf.TensorSpec([None, UNITS], tf.float32, name="state"),
+    tf.TensorSpec([], tf.int32, name="max_length"),
+]
 GRU_END = 3  # the end token of the random GRU model: some rows emit it early, some never
 
 
@@ -113,9 +119,7 @@ class TinyGRU(tf.Module):
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None], tf.int32, name="start_tokens"),
-            tf.TensorSpec([None, UNITS], tf.float32, name="state"),
-            tf.TensorSpec([], tf.int32, name="max_length"),
+            *DECODER_INPUTS,
             tf.TensorSpec([], tf.float32, name="temperature"),
             tf.TensorSpec([], tf.int32, name="top_k"),
             tf.TensorSpec([], tf.float32, name="top_p"),
@@ -130,9 +134,7 @@ class TinyGRU(tf.Module):
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None], tf.int32, name="start_tokens"),
-            tf.TensorSpec([None, UNITS], tf.float32, name="state"),
-            tf.TensorSpec([], tf.int32, name="max_length"),
+            *DECODER_INPUTS,
             tf.TensorSpec([], tf.int32, name="beam_width"),
             tf.TensorSpec([], tf.float32, name="length_penalty"),
         ]

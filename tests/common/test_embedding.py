@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from common.embedding import embedding_layer, load_text_vectors
+from common.config import EmbeddingOptions
+from common.embedding import embedding_layer, load_text_vectors, word_embedding
 from common.errors import UserError
 
 VOCABULARY = ["", "[UNK]", "good", "bad", "film"]
@@ -32,3 +33,14 @@ def test_pretrained_layer_starts_from_the_vectors(tmp_path):
     output = layer(np.array([[4, 0]])).numpy()
     np.testing.assert_allclose(output[0, 0], [0.5, 0.25])
     assert not layer.trainable_weights
+
+
+def test_word_embedding_follows_the_embedding_options(tmp_path, capsys):
+    layer = word_embedding(EmbeddingOptions(embedding_dim=7), VOCABULARY)
+    assert layer(np.array([[2, 0]])).shape == (1, 2, 7) and layer.trainable_weights
+    path = tmp_path / "vectors.txt"
+    path.write_text("good 1 2 3\n", encoding="utf-8")
+    frozen = word_embedding(EmbeddingOptions(embeddings=str(path), freeze_embeddings=True), VOCABULARY)
+    np.testing.assert_allclose(frozen(np.array([[2]])).numpy()[0, 0], [1, 2, 3])
+    assert not frozen.trainable_weights
+    assert "1 of 5 vocabulary words found" in capsys.readouterr().out

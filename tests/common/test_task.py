@@ -5,8 +5,18 @@ import dataclasses
 import pytest
 import tensorflow as tf
 
+from common.config import TrainConfig
 from common.errors import UserError
-from common.task import BIDIRECTIONAL_VARIANTS, Task, load_assets, per_replica_batch, save_assets, shard
+from common.task import (
+    BIDIRECTIONAL_VARIANTS,
+    FUNCTION_MODULES,
+    Task,
+    load_assets,
+    per_replica_batch,
+    save_assets,
+    shard,
+)
+from tasks import TASKS, get_task
 
 
 @dataclasses.dataclass
@@ -48,3 +58,20 @@ def test_the_default_result_line_and_variants():
         "test accuracy 0.7500, test macro_f1 0.5000"
     )
     assert Toy().variants() == BIDIRECTIONAL_VARIANTS
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_every_task_package_supplies_the_whole_contract(name):
+    task = get_task(name)
+    for part, module in FUNCTION_MODULES.items():
+        if part != "cross_validation":
+            found = task.part(part)
+            assert isinstance(found, tuple) or found.__module__ == f"tasks.{name}.{module}", part
+    assert issubclass(task.Config, TrainConfig) and dataclasses.is_dataclass(task.Assets)
+    assert task.datasets and task.main_metrics and task.builtin_sources()
+
+
+def test_a_task_without_cross_validation_refuses_folds():
+    with pytest.raises(UserError, match="timeseries has no cross-validation"):
+        get_task("timeseries").cross_validation(None)
+    assert get_task("sentiment").part("cross_validation").__module__ == "tasks.sentiment.data"

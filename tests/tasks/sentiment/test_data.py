@@ -52,7 +52,7 @@ def test_mr_labels_from_id_ranges_checked_against_valence(tmp_path, monkeypatch)
     monkeypatch.setattr(
         sentiment_data,
         "MR_PACKAGE",
-        sentiment_data.MR_PACKAGE.__class__("MR", "vaderSentiment==3.3.2", outer_path.name, digest),
+        sentiment_data.MR_PACKAGE.__class__("MR", outer_path.name, digest),
     )
     corpus = sentiment_data.read_mr(download=lambda package, folder: shutil.copy(outer_path, folder))
     assert corpus.texts == ["A fine film.", "Uneven.", "Awful.", "Not bad at all."]

@@ -28,8 +28,9 @@ def test_wsj_pos_has_gold_penn_tags():
     assert tags.resolve_scheme("auto", [sentences]) == "none"
 
 
-def test_wsj_pos_license_notice_is_carried():
-    assert "personal use" in tagging_data.WSJ_PACKAGE.license
+def test_wsj_pos_license_notice_travels_with_the_data_summary():
+    config = toy_config(dataset="wsj_pos")
+    assert "meant for personal use" in tagging_data.load_data(config).summary["source"]
 
 
 def test_conll_columns_docstart_and_empty_sentences(tmp_path):

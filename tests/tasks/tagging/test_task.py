@@ -70,7 +70,7 @@ def test_export_in_a_fresh_process_matches_the_model(trained_run, tmp_path):
     assert call_in_fresh_process(tmp_path / "again", {"text": sentences[:1]})["tags"] == [expected[0]]
 
 
-def test_predict_gives_token_tag_pairs_and_refuses_nothing(trained_run):
+def test_predict_tags_empty_sentences_but_refuses_an_empty_request(trained_run):
     _, run_path = trained_run
     answers = tagging_serve.predict(load_export(run_path / "export"), ["I love London", ""])
     assert answers[0]["tokens"] == ["I", "love", "London"] and len(answers[0]["tags"]) == 3
