@@ -10,7 +10,7 @@ TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
 OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(TARGET),target=$(TARGET)) $(if $(FEATURES),features=$(FEATURES)) $(if $(TIME),time_column=$(TIME)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
-.PHONY: help install data train compare export predict bench bench-tagging bench-timeseries test test-all lint format clean
+.PHONY: help install data train compare export predict bench bench-tagging bench-timeseries bench-generation bench-translation test test-all lint format clean
 
 # A bare `make` only prints help; it never installs anything.
 help:
@@ -62,6 +62,12 @@ bench-tagging:  # softmax/CRF x characters vs the per-word baseline on wnut16, a
 
 bench-timeseries:  # forecaster vs naive, seasonal naive, linear and ARIMA on three series
 	$(PYTHON) -m bench.timeseries_baselines $(ARGS)
+
+bench-generation:  # in-graph stepwise generation vs re-running the model on the growing prefix
+	$(PYTHON) -m bench.generation_speed $(ARGS)
+
+bench-translation:  # no attention vs additive vs multiplicative, greedy and beam; decoding speed
+	$(PYTHON) -m bench.translation_attention $(ARGS)
 
 test:
 	$(PYTHON) -m pytest -q -m "not slow" tests

@@ -180,6 +180,13 @@ class Task:
         """Answers from a loaded export (`tf.saved_model.load`) for the CLI's raw inputs."""
         return self.part("predict")(export, inputs)
 
+    def callbacks(self, config, data: TaskData) -> list:
+        """Extra Keras callbacks for `fit` (default: none). They run right after the epoch
+        timer and before checkpointing, early stopping and the CSV history, so a callback
+        that adds a value to the epoch's logs (an exact validation score, say) can be
+        monitored and is recorded."""
+        return []
+
     def result_line(self, metrics: dict) -> str:
         """The one line `make train` prints about the held-out result."""
         names = [name for name in self.main_metrics if isinstance(metrics.get(name), float)]

@@ -111,6 +111,8 @@ def fit(model, train, validation, config, run_path: Path, monitor="val_loss", mo
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_path / "backup")),
         EpochTimer(),
+        # The task's own callbacks may add values to the epoch's logs: before they are used.
+        *extra_callbacks,
         keras.callbacks.ModelCheckpoint(
             str(best_path),
             monitor=monitor,
@@ -122,7 +124,6 @@ def fit(model, train, validation, config, run_path: Path, monitor="val_loss", mo
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(str(run_path / "tensorboard")),
         keras.callbacks.CSVLogger(str(history_path), append=True),
-        *extra_callbacks,
     ]
     with warnings.catch_warnings():
         # Bucketed datasets have no known length, so Keras learns the epoch size in
@@ -169,7 +170,10 @@ def fit_and_evaluate(task: Task, config, data: TaskData, run_path: Path, strateg
         model = task.build_model(config, data.assets)
     global_batch_size = config.batch_size * strategy.num_replicas_in_sync
     datasets = task.make_datasets(config, data, global_batch_size)
-    history = fit(model, datasets["train"], datasets["validation"], config, run_path, task.monitor, task.monitor_mode)
+    callbacks = task.callbacks(config, data)
+    history = fit(
+        model, datasets["train"], datasets["validation"], config, run_path, task.monitor, task.monitor_mode, callbacks
+    )
     reports.plot_learning_curves(history, run_path / "learning_curves.png", title=f"{task.name}: {model.name}")
     metrics = task.evaluate(model, config, data, run_path)
     metrics.update(throughput(history, data.train_examples))
