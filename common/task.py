@@ -72,10 +72,16 @@ class TaskData:
 
 @dataclasses.dataclass
 class Signature:
-    """One named entry point of an export: a function of tensors and its input signature."""
+    """One named entry point of an export: a function of tensors and its input signature.
+
+    `padded_outputs` names outputs padded along axis 1 to the longest row of the batch,
+    each with the output that holds every row's real length (tagging: tokens and tags by
+    length); a server that merges requests cuts each caller's rows back with it.
+    """
 
     function: Callable
     input_signature: list
+    padded_outputs: dict = dataclasses.field(default_factory=dict)
 
 
 # Contract name -> the module of the task's package that defines it.
@@ -157,6 +163,14 @@ class Task:
     def build_model(self, config, assets) -> "keras.Model":  # noqa: F821
         """The compiled Keras model. The trainer calls it inside the strategy's scope."""
         return self.part("build_model")(config, assets)
+
+    def load_model(self, path: Path):
+        """A run's saved `model.keras`. The task's model module is imported first, so the
+        custom layers it defines are registered before Keras looks them up."""
+        import keras
+
+        self.part("build_model")
+        return keras.models.load_model(path, compile=False)
 
     def make_datasets(self, config, data: TaskData, global_batch_size: int, input_context=None) -> dict:
         """tf.data pipelines by part name ("train", "validation", "test").

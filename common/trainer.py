@@ -266,7 +266,7 @@ def export_run(task: Task, run_path: Path, destination: Path) -> Path:
     run_path = Path(run_path)
     config = load_config(task.Config, run_path / "config.json")
     assets = load_assets(task.Assets, run_path / "assets.json")
-    model = keras.models.load_model(run_path / "model.keras", compile=False)
+    model = task.load_model(run_path / "model.keras")
     return write_export(task, model, config, assets, destination)
 
 

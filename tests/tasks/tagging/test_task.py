@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -15,7 +17,7 @@ from tasks.tagging import serve as tagging_serve
 from tasks.tagging.config import Config
 from tasks.tagging.data import Assets
 from tasks.tagging.task import TASK
-from tests.helpers import call_in_fresh_process
+from tests.helpers import ROOT, call_in_fresh_process
 from tests.tasks.tagging.toy import TOY, conll, toy_config, write
 
 
@@ -77,6 +79,16 @@ def test_predict_tags_empty_sentences_but_refuses_an_empty_request(trained_run):
     assert answers[0]["tagged"].startswith("I/") and answers[1]["tags"] == []
     with pytest.raises(UserError, match="nothing to tag"):
         tagging_serve.predict(load_export(run_path / "export"), [])
+
+
+def test_make_export_in_a_fresh_process_finds_the_custom_layers(trained_run, tmp_path):
+    # A fresh `main.py export` has imported none of the task's modules: the character CNN
+    # and the CRF must still be found when model.keras is loaded.
+    _, run_path = trained_run
+    command = [sys.executable, "main.py", "export", "tagging", "--run", str(run_path), "--to", str(tmp_path / "1")]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "1" / "saved_model.pb").is_file() and (tmp_path / "1" / "task.json").is_file()
 
 
 def test_a_failed_run_leaves_nothing_behind(tmp_path, monkeypatch):
