@@ -10,17 +10,25 @@ TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
 OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(TARGET),target=$(TARGET)) $(if $(FEATURES),features=$(FEATURES)) $(if $(TIME),time_column=$(TIME)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
-.PHONY: help install data train compare export predict bench bench-tagging bench-timeseries bench-generation bench-translation test test-all lint format clean
+.PHONY: help install browser data train compare export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve serve test test-all lint format clean
 
 # A bare `make` only prints help; it never installs anything.
 help:
 	@echo "make install [GPU=1] | data | train TASK=.. [DATA=..] [CELL=..] [ARGS=\"k=v ..\"] | compare TASK=.."
 	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | test | test-all | lint"
-	@echo "make bench | bench-tagging | bench-timeseries"
+	@echo "make serve [HOST=..] [PORT=..] [MODELS=..] | bench | bench-tagging | bench-timeseries | bench-serve"
 	@echo
 	@test -x $(PYTHON) && $(PYTHON) main.py --help 2>/dev/null || echo "(run 'make install' first for the task list)"
 
-install: $(VENV)/.installed-$(VARIANT) data
+install: $(VENV)/.installed-$(VARIANT) data browser
+
+# The serving page's browser test drives Debian's chromium; installed when we may (root
+# with apt), else the test is skipped with a note saying so.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ( [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null ) || \
+	  echo "note: chromium and chromium-driver are not installed; the page's browser test will be skipped"
 
 # Reinstalls only when requirements.txt changes; GPU=1 swaps in TensorFlow's CUDA build.
 $(VENV)/.installed-$(VARIANT): requirements.txt
@@ -53,6 +61,10 @@ export:
 predict:
 	$(PYTHON) main.py predict $(TASK) $(if $(RUN),--run $(RUN)) $(if $(TEXT),--text "$$TEXT")
 
+# HOST, PORT, MODELS=path,... (more model folders), ARGS="--no-batching --max-batch-size 64"
+serve:
+	$(PYTHON) main.py serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(MODELS),--models "$(MODELS)") $(ARGS)
+
 # Benchmarks print ratios measured side by side in one run (minutes to half an hour each).
 bench:  # bucketed, right-padded batches vs pre-padding, on MR
 	$(PYTHON) -m bench.sentiment_padding $(ARGS)
@@ -65,6 +77,9 @@ bench-timeseries:  # forecaster vs naive, seasonal naive, linear and ARIMA on th
 
 bench-generation:  # in-graph stepwise generation vs re-running the model on the growing prefix
 	$(PYTHON) -m bench.generation_speed $(ARGS)
+
+bench-serve:  # throughput and latency at 1, 8, 64 clients, with and without batching, on 127.0.0.1
+	$(PYTHON) -m bench.serve_load $(ARGS)
 
 bench-translation:  # no attention vs additive vs multiplicative, greedy and beam; decoding speed
 	$(PYTHON) -m bench.translation_attention $(ARGS)

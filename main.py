@@ -80,6 +80,34 @@ def command_data(arguments):
             print(f"{name}: {source} ready, {fetch()}")
 
 
+def command_serve(arguments):
+    import logging
+
+    import uvicorn
+
+    from common.sources import PROJECT_ROOT
+    from serving.app import ServerSettings, create_app
+    from serving.models import ModelStore, find_models
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    def find():
+        return find_models(PROJECT_ROOT / "exports", arguments.models)
+
+    bases = find()  # checks MODELS= once, before the server starts
+    if not bases:
+        print("nothing exported yet: the page shows how; new exports are picked up while serving")
+    settings = ServerSettings(
+        batching=not arguments.no_batching,
+        max_batch_size=arguments.max_batch_size,
+        batch_wait_ms=arguments.batch_wait_ms,
+    )
+    store = ModelStore(find, poll_seconds=arguments.poll_seconds)
+    names = ", ".join(sorted(bases)) or "nothing yet"
+    print(f"serving {names} on http://{arguments.host}:{arguments.port}/ (Ctrl-C stops)")
+    uvicorn.run(create_app(store, settings), host=arguments.host, port=arguments.port, log_level="warning")
+
+
 def parser(with_task_help: bool = False) -> argparse.ArgumentParser:
     """The command line; `with_task_help` lists every task's options after --help."""
     main = argparse.ArgumentParser(
@@ -109,6 +137,15 @@ def parser(with_task_help: bool = False) -> argparse.ArgumentParser:
     predict.add_argument("--run", default="")
     predict.add_argument("--export", default="", help="SavedModel folder")
     predict.set_defaults(handler=command_predict)
+    serve = commands.add_parser("serve", help="serve every export with TensorFlow Serving's REST API, and a page")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--models", default="", help="more model folders: path or name=path, comma-separated")
+    serve.add_argument("--poll-seconds", type=float, default=2.0, help="how often new versions are looked for")
+    serve.add_argument("--max-batch-size", type=int, default=32, help="rows merged into one model call")
+    serve.add_argument("--batch-wait-ms", type=float, default=0.0, help="extra wait for more requests per batch")
+    serve.add_argument("--no-batching", action="store_true", help="one model call per request")
+    serve.set_defaults(handler=command_serve)
     data = commands.add_parser("data", help="fetch the built-in datasets into the cache")
     data.add_argument("task", nargs="?", default="")
     data.set_defaults(handler=command_data)

@@ -34,6 +34,8 @@ def write_saved_model(path: Path, signatures: dict, trackables, task_name: str, 
     for name, signature in signatures.items():
         function = archive.add_endpoint(name=name, fn=signature.function, input_signature=signature.input_signature)
         described[name] = describe_signature(function.get_concrete_function(*signature.input_signature))
+        if signature.padded_outputs:
+            described[name]["padded_outputs"] = signature.padded_outputs
     description = {"task": task_name, "suite_version": SUITE_VERSION, "signatures": described, **(extra or {})}
     with atomic_directory(path) as staging:
         archive.write_out(str(staging), verbose=False)

@@ -27,7 +27,8 @@ def signatures(model, config: Config, assets: Assets):
         }
 
     spec = [tf.TensorSpec([None], tf.string, name="text")]
-    return {"serving_default": Signature(tag, spec)}, [encoder, model]
+    padded = {"tokens": "length", "tags": "length"}
+    return {"serving_default": Signature(tag, spec, padded_outputs=padded)}, [encoder, model]
 
 
 def predict(export, sentences: list[str]) -> list[dict]:

@@ -1,0 +1,204 @@
+"""Load and fault benchmark of `make serve`, on 127.0.0.1 only, bounded in requests and time.
+
+    python -m bench.serve_load [--requests 400] [--seconds 30]     (or: make bench-serve)
+
+Exports the latest finished sentiment and tagging runs into a temporary folder, starts
+`main.py serve` on it in a subprocess (with, then without, dynamic batching) and drives it
+from this process with 1, 8 and 64 concurrent clients (asyncio + httpx), one sentence per
+request. Prints throughput and p50/p99 latency per row, counts errors (any non-200, and
+any answer that differs from an in-process call of the same signature), swaps in a new
+version during one of the runs, and compares one HTTP request of 32 sentences with the
+in-process call of the signature on the same 32. Ratios are measured side by side here.
+"""
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import tensorflow as tf
+
+from common import trainer
+from common.runs import find_run
+from tasks import get_task
+
+SENTENCES = [
+    "a gripping, funny film",
+    "Obama visited New York last week",
+    "the plot is thin and the acting is worse",
+    "@someone loves London and Berlin in the summer",
+    "an honest, moving portrait of a family",
+    "dull",
+    "I watched it twice and would watch it again tomorrow",
+    "Apple opened a new store in Paris",
+]
+CLIENTS = (1, 8, 64)
+MODELS = ("sentiment", "tagging")
+
+
+def export_latest(folder: Path) -> dict:
+    """exports/<task>/1 for the latest finished run of each task."""
+    for name in MODELS:
+        task = get_task(name)
+        trainer.export_run(task, find_run(name), folder / name / "1")
+    return {name: folder / name for name in MODELS}
+
+
+def start_server(bases: dict, port: int, batching: bool) -> subprocess.Popen:
+    models = ",".join(f"{name}={path}" for name, path in bases.items())
+    command = [sys.executable, "main.py", "serve", "--port", str(port), "--models", models, "--poll-seconds", "0.5"]
+    if not batching:
+        command.append("--no-batching")
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
+            if all(health["models"].get(name) for name in MODELS):
+                return server
+        except (httpx.HTTPError, ValueError):
+            time.sleep(0.3)
+    server.kill()
+    raise SystemExit(f"the server did not start: {server.stderr.read()[-2000:]}")
+
+
+def expected_answers(bases: dict) -> dict:
+    """The in-process answer of each model to each sentence (the reference)."""
+    answers = {}
+    for name, base in bases.items():
+        serve = tf.saved_model.load(str(base / "1")).signatures["serving_default"]
+        for sentence in SENTENCES:
+            outputs = serve(text=tf.constant([sentence]))
+            answers[name, sentence] = {key: value.numpy()[0] for key, value in outputs.items()}
+    return answers
+
+
+def same(answer: dict, expected: dict) -> bool:
+    """Whether an HTTP answer (JSON) equals the in-process one (NumPy, bytes)."""
+    for key, value in expected.items():
+        value, got = np.asarray(value), np.asarray(answer[key], dtype=object)
+        if value.dtype.kind in "OS":
+            if [item.decode() for item in np.ravel(value.astype(object))] != list(np.ravel(got)):
+                return False
+        elif not np.allclose(got.astype(float), value, rtol=1e-4, atol=1e-5):
+            return False
+    return True
+
+
+async def drive(url: str, model: str, clients: int, requests: int, seconds: float, expected: dict, during=None):
+    """`requests` one-sentence predicts from `clients` concurrent clients; latencies and errors."""
+    latencies, errors, sent = [], 0, 0
+    deadline = time.monotonic() + seconds
+
+    async def client(http, number):
+        nonlocal errors, sent
+        while sent < requests and time.monotonic() < deadline:
+            sentence = SENTENCES[(sent + number) % len(SENTENCES)]
+            sent += 1
+            started = time.perf_counter()
+            response = await http.post(f"/v1/models/{model}:predict", json={"instances": [sentence]})
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 200 or not same(response.json()["predictions"][0], expected[model, sentence]):
+                errors += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        started = time.perf_counter()
+        tasks = [asyncio.create_task(client(http, number)) for number in range(clients)]
+        if during:
+            await during()
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+    return {
+        "requests": len(latencies),
+        "per_second": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * float(np.percentile(latencies, 99)),
+        "errors": errors,
+    }
+
+
+def batch_of_32(url: str, base: Path, repeats: int = 20) -> tuple[float, float]:
+    """Median seconds of one HTTP predict of 32 sentences vs the in-process signature call."""
+    texts = [SENTENCES[i % len(SENTENCES)] for i in range(32)]
+    serve = tf.saved_model.load(str(base / "1")).signatures["serving_default"]
+    serve(text=tf.constant(texts))
+    local = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        serve(text=tf.constant(texts))
+        local.append(time.perf_counter() - started)
+    remote = []
+    with httpx.Client(base_url=url, timeout=60) as http:
+        http.post("/v1/models/sentiment:predict", json={"instances": texts})
+        for _ in range(repeats):
+            started = time.perf_counter()
+            http.post("/v1/models/sentiment:predict", json={"instances": texts}).raise_for_status()
+            remote.append(time.perf_counter() - started)
+    return statistics.median(remote), statistics.median(local)
+
+
+def swap_in_new_version(base: Path):
+    async def swap():
+        await asyncio.sleep(1.0)
+        staging = base / ".staging-2"
+        shutil.copytree(base / "1", staging)
+        staging.rename(base / "2")
+
+    return swap
+
+
+def main(arguments) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    bases = export_latest(folder / "exports")
+    expected = expected_answers(bases)
+    rows = []
+    for batching, port in ((True, 8611), (False, 8612)):
+        server = start_server(bases, port, batching)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for model in MODELS:
+                for clients in CLIENTS:
+                    during = swap_in_new_version(bases[model]) if batching and clients == 8 else None
+                    result = asyncio.run(
+                        drive(url, model, clients, arguments.requests, arguments.seconds, expected, during)
+                    )
+                    rows.append({"model": model, "batching": batching, "clients": clients, **result})
+                    print(f"{model} batching={batching} clients={clients}: {result}", file=sys.stderr)
+            if batching:
+                remote, local = batch_of_32(url, bases["sentiment"])
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            for model in MODELS:
+                shutil.rmtree(bases[model] / "2", ignore_errors=True)
+    header = ("model", "batching", "clients", "requests", "req/s", "p50 ms", "p99 ms", "errors")
+    print("\n" + f"{header[0]:<10}" + "".join(f"{name:>9}" for name in header[1:]))
+    for row in rows:
+        values = [str(row["batching"]), str(row["clients"]), str(row["requests"])]
+        values += [f"{row[key]:.1f}" for key in ("per_second", "p50_ms", "p99_ms")] + [str(row["errors"])]
+        print(f"{row['model']:<10}" + "".join(f"{value:>9}" for value in values))
+    for model in MODELS:
+        with_batching = next(r for r in rows if r["model"] == model and r["batching"] and r["clients"] == 64)
+        without = next(r for r in rows if r["model"] == model and not r["batching"] and r["clients"] == 64)
+        ratio = with_batching["per_second"] / without["per_second"]
+        print(f"{model}: throughput at 64 clients, batching / none: {ratio:.2f}x")
+    times = f"HTTP {1000 * remote:.1f} ms vs in-process {1000 * local:.1f} ms"
+    print(f"sentiment, 32 sentences: {times} = {remote / local:.2f}x")
+    print(f"errors (non-200 or answer differing from the in-process call): {sum(row['errors'] for row in rows)}")
+    print("(a new version was swapped in during each model's 8-client run with batching)")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=400, help="requests per row (at most)")
+    parser.add_argument("--seconds", type=float, default=30, help="seconds per row (at most)")
+    main(parser.parse_args())

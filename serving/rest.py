@@ -1,0 +1,187 @@
+"""TensorFlow Serving's REST formats: model status, metadata, and predict requests in
+the row (`instances`) and columnar (`inputs`) formats, answered as `predictions` or
+`outputs` (https://www.tensorflow.org/tfx/serving/api_rest).
+
+Everything a client sends is checked here, before TensorFlow sees it, and every problem
+is a `BadRequest` with a one-line message.
+"""
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+
+from serving.models import LoadedVersion, NotFound, SignatureInfo
+
+
+class BadRequest(ValueError):
+    """A request that cannot be served as sent (HTTP 400)."""
+
+
+# ---------------------------------------------------------------- status and metadata
+
+
+def model_status(versions: list[LoadedVersion], failed: dict[int, str]) -> dict:
+    """GetModelStatusResponse as JSON: every version's state."""
+    statuses = [
+        {"version": str(loaded.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        for loaded in sorted(versions, key=lambda loaded: -loaded.version)
+    ]
+    statuses += [
+        {"version": str(number), "state": "END", "status": {"error_code": "UNKNOWN", "error_message": message}}
+        for number, message in sorted(failed.items(), reverse=True)
+    ]
+    return {"model_version_status": statuses}
+
+
+def tensor_info(name: str, spec) -> dict:
+    """TensorInfo as TF Serving writes it (dtype DT_*, sizes as strings, -1 unknown)."""
+    if spec.shape.rank is None:
+        shape = {"dim": [], "unknown_rank": True}
+    else:
+        dims = [{"size": str(-1 if size is None else size), "name": ""} for size in spec.shape.as_list()]
+        shape = {"dim": dims, "unknown_rank": False}
+    return {"dtype": types_pb2.DataType.Name(spec.dtype.as_datatype_enum), "tensor_shape": shape, "name": name}
+
+
+def model_metadata(loaded: LoadedVersion) -> dict:
+    """GetModelMetadataResponse as JSON: the signature defs (and our task.json)."""
+    definitions = {
+        name: {
+            "inputs": {key: tensor_info(key, spec) for key, spec in info.inputs.items()},
+            "outputs": {key: tensor_info(key, spec) for key, spec in info.outputs.items()},
+            "method_name": "tensorflow/serving/predict",
+        }
+        for name, info in loaded.signatures.items()
+    }
+    return {
+        "model_spec": {"name": loaded.model, "signature_name": "", "version": str(loaded.version)},
+        "metadata": {"signature_def": {"signature_def": definitions}, "task": loaded.description},
+    }
+
+
+# ---------------------------------------------------------------- predict requests
+
+
+def pick_signature(loaded: LoadedVersion, body: dict) -> tuple[str, SignatureInfo]:
+    name = body.get("signature_name", "serving_default")
+    if not isinstance(name, str):
+        raise BadRequest("'signature_name' must be a string")
+    if name not in loaded.signatures:
+        raise NotFound(
+            f"model {loaded.model!r} version {loaded.version} has no signature {name!r}; "
+            f"it has: {', '.join(sorted(loaded.signatures))}"
+        )
+    return name, loaded.signatures[name]
+
+
+def parse_predict(body, signature: SignatureInfo, max_rows: int, max_string_length: int) -> tuple[dict, str, int]:
+    """(inputs as NumPy arrays by name, "row" or "columnar", rows) from a predict body."""
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    unknown = set(body) - {"signature_name", "instances", "inputs"}
+    if unknown:
+        raise BadRequest(f"unknown field(s) {', '.join(sorted(unknown))}; use 'instances' or 'inputs'")
+    if ("instances" in body) == ("inputs" in body):
+        raise BadRequest("give exactly one of 'instances' (row format) or 'inputs' (columnar format)")
+    names = list(signature.inputs)
+    if "instances" in body:
+        values = rows_to_columns(body["instances"], names)
+        form = "row"
+    else:
+        values = columns(body["inputs"], names)
+        form = "columnar"
+    arrays = {name: to_array(name, values[name], signature.inputs[name], max_string_length) for name in names}
+    rows = batch_rows(arrays, signature)
+    if rows > max_rows:
+        raise BadRequest(f"{rows} rows in one request; at most {max_rows}")
+    return arrays, form, rows
+
+
+def rows_to_columns(instances, names: list[str]) -> dict:
+    if not isinstance(instances, list) or not instances:
+        raise BadRequest("'instances' must be a non-empty list")
+    if not names:
+        raise BadRequest("this signature takes no inputs; send {\"inputs\": {}} instead of 'instances'")
+    if len(names) == 1 and not all(isinstance(row, dict) for row in instances):
+        return {names[0]: instances}
+    for number, row in enumerate(instances):
+        if not isinstance(row, dict) or set(row) != set(names):
+            raise BadRequest(f"instance {number}: expected an object with exactly the inputs {', '.join(names)}")
+    return {name: [row[name] for row in instances] for name in names}
+
+
+def columns(inputs, names: list[str]) -> dict:
+    if len(names) == 1 and not (isinstance(inputs, dict) and set(inputs) == set(names)):
+        return {names[0]: inputs}
+    if not isinstance(inputs, dict) or set(inputs) != set(names):
+        got = ", ".join(sorted(inputs)) if isinstance(inputs, dict) else type(inputs).__name__
+        raise BadRequest(f"'inputs' must name exactly {', '.join(names) or 'nothing'}; got {got or 'nothing'}")
+    return inputs
+
+
+def to_array(name: str, value, spec, max_string_length: int) -> np.ndarray:
+    """A checked NumPy array for one input: dtype, shape and string lengths."""
+    if spec.dtype == tf.string:
+        array = np.array(value, dtype=object)
+        for item in array.reshape(-1):
+            if not isinstance(item, str):
+                raise BadRequest(f"input {name!r}: expected strings, got {type(item).__name__}")
+            if len(item) > max_string_length:
+                raise BadRequest(f"input {name!r}: a string of {len(item)} characters; at most {max_string_length}")
+        array = array.astype(str).astype(object) if array.size else array
+    else:
+        try:
+            array = np.array(value, dtype=spec.dtype.as_numpy_dtype)
+        except (TypeError, ValueError):
+            if is_ragged(value):
+                raise BadRequest(f"input {name!r}: ragged lists; every row needs the same shape") from None
+            raise BadRequest(f"input {name!r}: expected numbers of type {spec.dtype.name}") from None
+    if spec.shape.rank is not None and not tf.TensorShape(array.shape).is_compatible_with(spec.shape):
+        shape = ", ".join("?" if size is None else str(size) for size in spec.shape.as_list())
+        raise BadRequest(f"input {name!r}: shape {list(array.shape)} does not fit [{shape}]")
+    return array
+
+
+def is_ragged(value) -> bool:
+    """Whether nested lists have rows of different lengths at some depth."""
+    if not isinstance(value, list) or not value:
+        return False
+    if any(isinstance(item, list) for item in value):
+        if not all(isinstance(item, list) for item in value) or len({len(item) for item in value}) > 1:
+            return True
+        return any(is_ragged(item) for item in value)
+    return False
+
+
+def batch_rows(arrays: dict, signature: SignatureInfo) -> int:
+    """The common leading size of batched inputs (1 for a signature without a batch axis)."""
+    sizes = {array.shape[0] for name, array in arrays.items() if signature.inputs[name].shape[:1] == [None]}
+    if len(sizes) > 1:
+        raise BadRequest(f"inputs disagree on the number of rows: {sorted(sizes)}")
+    return sizes.pop() if sizes else 1
+
+
+# ---------------------------------------------------------------- answers
+
+
+def to_json(value: np.ndarray):
+    """Nested lists with strings decoded (UTF-8) and floats as Python floats."""
+    value = np.asarray(value)  # a scalar string output arrives as bytes
+    if value.dtype == object or value.dtype.kind == "S":
+        decoded = np.vectorize(lambda item: item.decode("utf-8", "replace"), otypes=[object])(value.astype(object))
+        return decoded.tolist()
+    return value.tolist()
+
+
+def format_answer(outputs: dict, form: str, rows: int) -> dict:
+    """`predictions` (row format: one entry per row) or `outputs` (columnar)."""
+    if form == "columnar":
+        values = {name: to_json(value) for name, value in outputs.items()}
+        return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
+    for name, value in outputs.items():
+        if value.ndim == 0 or value.shape[0] != rows:
+            raise BadRequest(f"output {name!r} has no row per instance; use the columnar format ('inputs')")
+    values = {name: to_json(value) for name, value in outputs.items()}
+    if len(values) == 1:
+        return {"predictions": next(iter(values.values()))}
+    return {"predictions": [{name: values[name][row] for name in values} for row in range(rows)]}

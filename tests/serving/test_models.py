@@ -1,0 +1,86 @@
+"""Versions: the newest answers, a new one is swapped in while serving without losing a
+request, and a broken one is logged while the others keep serving."""
+
+import concurrent.futures
+import shutil
+import threading
+import time
+
+import httpx
+import pytest
+
+from common.errors import UserError
+from serving.app import ServerSettings, background_server, create_app
+from serving.models import ModelStore, find_models
+
+
+def add_version(base, number, source=1):
+    """Copy version `source` to `number` the way an export appears: whole, by a rename."""
+    staging = base / f".staging-{number}"
+    shutil.copytree(base / str(source), staging)
+    staging.rename(base / str(number))
+
+
+def wait_for(condition, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_poll_loads_new_versions_remembers_broken_ones_and_drops_removed_ones(exports):
+    store = ModelStore(lambda: find_models(exports), poll_seconds=60)
+    store.poll()
+    model = store.models["sentiment"]
+    assert sorted(model.versions) == [1] and store.get("sentiment").version == 1
+    add_version(exports / "sentiment", 2)
+    (exports / "sentiment" / "3").mkdir()
+    (exports / "sentiment" / "3" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    store.poll()
+    assert sorted(model.versions) == [1, 2] and store.get("sentiment").version == 2
+    assert 3 in model.failed and store.get("sentiment", version=1).version == 1
+    shutil.rmtree(exports / "sentiment" / "1")
+    store.poll()
+    assert sorted(model.versions) == [2]
+
+
+def test_models_folders_given_by_hand(exports, tmp_path):
+    bases = find_models(tmp_path / "nowhere", f"mine={exports / 'tagging'},{exports / 'sentiment'}")
+    assert bases == {"mine": exports / "tagging", "sentiment": exports / "sentiment"}
+    with pytest.raises(UserError, match="is a SavedModel; give the folder above it"):
+        find_models(tmp_path, str(exports / "tagging" / "1"))
+    with pytest.raises(UserError, match="is not a folder"):
+        find_models(tmp_path, str(tmp_path / "missing"))
+
+
+def test_a_version_swapped_in_under_load_loses_no_request(exports):
+    store = ModelStore(lambda: find_models(exports), poll_seconds=0.1)
+    with background_server(create_app(store, ServerSettings(batch_wait_ms=5))) as url:
+        stop, codes = threading.Event(), []
+
+        def keep_asking():
+            with httpx.Client(base_url=url, timeout=60) as http:
+                while not stop.is_set():
+                    answer = http.post("/v1/models/sentiment:predict", json={"instances": ["good film", "dull"]})
+                    codes.append(answer.status_code)
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            clients = [pool.submit(keep_asking) for _ in range(8)]
+            wait_for(lambda: len(codes) > 20)
+            add_version(exports / "sentiment", 2)
+            wait_for(lambda: sorted(store.models["sentiment"].versions) == [1, 2])
+            (exports / "sentiment" / "3").mkdir()
+            (exports / "sentiment" / "3" / "saved_model.pb").write_bytes(b"broken")
+            shutil.rmtree(exports / "sentiment" / "1")
+            wait_for(
+                lambda: sorted(store.models["sentiment"].versions) == [2] and 3 in store.models["sentiment"].failed
+            )
+            served_before = len(codes)
+            wait_for(lambda: len(codes) > served_before + 20)
+            stop.set()
+            for client in clients:
+                client.result()
+        status = httpx.get(f"{url}/v1/models/sentiment").json()["model_version_status"]
+    assert set(codes) == {200} and len(codes) > 40
+    assert [(entry["version"], entry["state"]) for entry in status] == [("2", "AVAILABLE"), ("3", "END")]
+    assert status[1]["status"]["error_code"] == "UNKNOWN" and status[1]["status"]["error_message"]
