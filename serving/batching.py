@@ -73,7 +73,7 @@ class Batcher:
                     return
                 try:
                     pending = await asyncio.wait_for(self.queue.get(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return
             if rows + pending.rows > self.max_batch_size:
                 await self.run([pending])  # too big to join: on its own, after this batch
