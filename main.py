@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
 
@@ -57,8 +56,10 @@ def command_export(arguments):
 
     task = get_task(arguments.task)
     run_path = find_run(task.name, arguments.run)
-    destination = arguments.to or PROJECT_ROOT / "exports" / task.name / str(int(time.time()))
-    trainer.export_run(task, run_path, destination)
+    if arguments.to:
+        destination = trainer.export_run(task, run_path, arguments.to)
+    else:
+        destination = trainer.export_next_version(task, run_path, PROJECT_ROOT / "exports" / task.name)
     print(f"exported {run_path.name} to {destination}")
 
 

@@ -48,3 +48,44 @@ def atomic_directory(final_path: Path):
         shutil.rmtree(retired, ignore_errors=True)
     else:
         os.replace(staging, final_path)
+
+
+class LockHeld(Exception):
+    """Another process holds the lock; `pid` is its process id (as it wrote it)."""
+
+    def __init__(self, path: Path, pid: str):
+        super().__init__(f"{path} is held by process {pid or '?'}")
+        self.path, self.pid = path, pid
+
+
+def acquire_lock(path, wait: bool = False):
+    """An exclusive lock on the file `path` (fcntl.flock), held until the returned handle
+    is closed or the process ends: the OS releases it when a process dies, so a crash
+    never leaves a stale lock. Without `wait`, a lock held elsewhere raises `LockHeld`."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise LockHeld(path, holder) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+@contextlib.contextmanager
+def file_lock(path, wait: bool = False):
+    """`acquire_lock` for the length of a `with` block."""
+    handle = acquire_lock(path, wait)
+    try:
+        yield
+    finally:
+        handle.close()

@@ -16,11 +16,13 @@ import shutil
 from pathlib import Path
 
 from common.errors import UserError
+from common.files import LockHeld, acquire_lock, file_lock
 from common.sources import PROJECT_ROOT
 
 RUNS_VARIABLE = "RNN_SUITE_RUNS"
 # Options that change how a run reports, not what it computes: resuming ignores them.
-NOT_HASHED = ("verbose", "run_name", "epochs")
+NOT_HASHED = ("verbose", "run_name", "epochs", "wait")
+LOCK_FILE = ".lock"  # in a run being written: held by the one process writing it
 
 
 def runs_root() -> Path:
@@ -41,13 +43,22 @@ class Run:
     path: Path
     final_path: Path
     resumed: bool
+    lock: object = None  # the open lock file; closing it (or dying) releases the run
 
     def finish(self) -> Path:
+        (self.path / LOCK_FILE).unlink(missing_ok=True)
         os.replace(self.path, self.final_path)
+        self.release()
         return self.final_path
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+        self.release()
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
     @contextlib.contextmanager
     def discarded_on_user_error(self):
@@ -60,8 +71,32 @@ class Run:
 
 
 def start_run(task: str, config) -> Run:
-    """Open a new run folder, or the unfinished one with the same config (resume)."""
+    """Open a new run folder, or the unfinished one with the same config (resume).
+
+    One process writes a run: the run's lock is held until it finishes or the process
+    ends. A second identical command stops with a message naming the process that holds
+    it, or with `wait=true` waits for it and then resumes or starts afresh.
+    """
     incomplete = runs_root() / task / ".incomplete"
+    while True:
+        with file_lock(incomplete / ".choosing.lock", wait=True):  # one chooser at a time
+            path, resumed = choose_run_folder(task, config, incomplete)
+            try:
+                lock = acquire_lock(path / LOCK_FILE, wait=False)
+                return Run(task, path.name, path, runs_root() / task / path.name, resumed, lock)
+            except LockHeld as held:
+                holder = held.pid
+                if not getattr(config, "wait", False):
+                    raise UserError(
+                        f"run {path.name} is being trained by process {holder}; let it finish, "
+                        f'or run the same command with ARGS="wait=true" to wait for it'
+                    ) from None
+        print(f"waiting for process {holder}, which is training run {path.name}")
+        acquire_lock(path / LOCK_FILE, wait=True).close()  # then choose again: resume or start
+
+
+def choose_run_folder(task: str, config, incomplete: Path) -> tuple[Path, bool]:
+    """(folder, resumed): the unfinished run with this config, or a new folder."""
     suffix = config_hash(config)
     if config.run_name:
         run_id = config.run_name
@@ -70,17 +105,16 @@ def start_run(task: str, config) -> Run:
         candidates = [incomplete / run_id] if (incomplete / run_id).exists() else []
     else:
         run_id = ""
-        candidates = sorted(incomplete.glob(f"*-{suffix}")) if incomplete.exists() else []
+        candidates = sorted(path for path in incomplete.glob(f"*-{suffix}") if path.is_dir())
     if candidates:
-        path = candidates[-1]
-        return Run(task, path.name, path, runs_root() / task / path.name, resumed=True)
+        return candidates[-1], True
     if not run_id:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         cell = getattr(config, "cell", "model")
         run_id = f"{stamp}-{cell}-{suffix}"
     path = incomplete / run_id
     path.mkdir(parents=True)
-    return Run(task, run_id, path, runs_root() / task / run_id, resumed=False)
+    return path, False
 
 
 def write_report(task: str, kind: str, text: str) -> Path:

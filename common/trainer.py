@@ -9,6 +9,7 @@ live here too, so every task trains the same way.
 
 import json
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -22,6 +23,7 @@ from common import reports, runs
 from common.config import load_config, save_config
 from common.errors import UserError
 from common.export import load_export, write_saved_model
+from common.files import file_lock, write_text_atomically
 from common.task import Task, TaskData, load_assets, save_assets
 
 # ---------------------------------------------------------------- devices, seeds, precision, optimizer
@@ -76,6 +78,58 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self.started
 
 
+def repair_history(history_path: Path) -> None:
+    """Keep only the whole rows of a history cut short by a crash: a torn last line, an
+    empty file or a torn header is dropped (atomically), with a line saying so."""
+    if not history_path.exists():
+        return
+    lines = history_path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    if not lines or not lines[0].endswith("\n"):
+        history_path.unlink()
+        print(f"{history_path.name}: empty or cut short by a crash; starting it again")
+        return
+    columns = lines[0].count(",")
+    kept = [lines[0]] + [line for line in lines[1:] if is_whole_row(line, columns)]
+    if len(kept) < len(lines):
+        write_text_atomically(history_path, "".join(kept))
+        print(f"{history_path.name}: dropped {len(lines) - len(kept)} line(s) cut short by a crash")
+
+
+def is_whole_row(line: str, columns: int) -> bool:
+    if not line.endswith("\n") or line.count(",") != columns:
+        return False
+    try:
+        [float(value) for value in line.strip().split(",") if value]
+    except ValueError:
+        return False
+    return True
+
+
+def check_backup(backup_dir: Path) -> None:
+    """Make the epoch backup usable before `fit` reads it: a backup whose epoch record was
+    cut short by a crash falls back to the previous backup, or, without one, is removed
+    so the run starts again from its first epoch (with a line saying which)."""
+    metadata = backup_dir / "training_metadata.json"
+    if not metadata.exists() or readable_json(metadata):
+        return
+    previous = [backup_dir / "training_metadata.json.bkp", backup_dir / "latest.weights.h5.bkp"]
+    if all(path.exists() for path in previous) and readable_json(previous[0]):
+        os.replace(previous[0], metadata)
+        os.replace(previous[1], backup_dir / "latest.weights.h5")
+        print("the last epoch backup was cut short by a crash; resuming from the one before it")
+    else:
+        shutil.rmtree(backup_dir)
+        print("the epoch backup was cut short by a crash; training this run again from its first epoch")
+
+
+def readable_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return True
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
 def best_so_far(history_path: Path, monitor: str, mode: str = "min"):
     """Best value of `monitor` (lowest, or highest with mode="max") in an earlier,
     interrupted part of the run."""
@@ -108,8 +162,11 @@ def fit(model, train, validation, config, run_path: Path, monitor="val_loss", mo
     best_path = run_path / "checkpoints" / "best.weights.h5"
     best_path.parent.mkdir(parents=True, exist_ok=True)
     history_path = run_path / "history.csv"
+    repair_history(history_path)
+    check_backup(run_path / "backup")
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_path / "backup")),
+        # double_checkpoint keeps the previous backup: a torn weights file falls back to it.
+        keras.callbacks.BackupAndRestore(str(run_path / "backup"), double_checkpoint=True),
         EpochTimer(),
         # The task's own callbacks may add values to the epoch's logs: before they are used.
         *extra_callbacks,
@@ -268,6 +325,15 @@ def export_run(task: Task, run_path: Path, destination: Path) -> Path:
     assets = load_assets(task.Assets, run_path / "assets.json")
     model = task.load_model(run_path / "model.keras")
     return write_export(task, model, config, assets, destination)
+
+
+def export_next_version(task: Task, run_path: Path, model_root: Path) -> Path:
+    """`make export`: the run's SavedModel as the next numbered version under `model_root`
+    (exports/<task>/, TF Serving's layout): the highest existing number plus one, chosen
+    and written under a lock, so two exports at once never take the same number."""
+    with file_lock(Path(model_root) / ".lock", wait=True):
+        numbers = [int(path.name) for path in Path(model_root).iterdir() if path.name.isdigit()]
+        return export_run(task, run_path, Path(model_root) / str(max(numbers, default=0) + 1))
 
 
 def predict(task: Task, export_path: Path, inputs: list[str]) -> list[dict]:

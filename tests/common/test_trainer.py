@@ -100,3 +100,58 @@ def test_auto_verbosity_is_one_line_per_epoch_when_not_on_a_terminal(monkeypatch
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert trainer.keras_verbosity("auto") == 1
     assert trainer.keras_verbosity("0") == 0
+
+
+HEADER = "epoch,epoch_seconds,loss,val_loss\n"
+
+
+@pytest.mark.parametrize(
+    "content", ["", "epo", HEADER + "0,0.1,1.0,1.1\n1,0.1,0.9,1.0\n2,0.", HEADER + "0,0.1,1.0,1.1\n2\n"]
+)
+def test_a_history_cut_short_by_a_crash_is_repaired_and_training_finishes(tmp_path, content, capsys):
+    # The reported failure: a run killed in its first epoch left a 0-byte history.csv and
+    # every later run of the same command stopped with a pandas stack trace.
+    (tmp_path / "history.csv").write_text(content)
+    history = trainer.fit(toy_model(), toy_data(), toy_data(), TrainConfig(epochs=2, verbose="0"), tmp_path)
+    assert len(history) >= 2 and history["loss"].notna().all()
+    assert "cut short by a crash" in capsys.readouterr().out
+
+
+def test_whole_rows_survive_the_repair(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.")
+    trainer.repair_history(path)
+    assert path.read_text() == "epoch,loss\n0,1.0\n1,0.9\n"
+    assert trainer.best_so_far(path, "loss") == 0.9
+
+
+def test_a_torn_backup_falls_back_to_the_previous_one_or_restarts(tmp_path, capsys):
+    config = TrainConfig(epochs=3, verbose="0", patience=5)
+    model = toy_model()
+    trainer.fit(model, toy_data(), toy_data(), TrainConfig(epochs=2, verbose="0"), tmp_path)
+    backup = tmp_path / "backup"
+    # BackupAndRestore deletes its backup when training ends; put back what a crash leaves.
+    backup.mkdir(exist_ok=True)
+    model.save_weights(backup / "latest.weights.h5")
+    (backup / "latest.weights.h5.bkp").write_bytes((backup / "latest.weights.h5").read_bytes())
+    (backup / "training_metadata.json.bkp").write_text('{"epoch": 1, "batch": 0}')
+    (backup / "training_metadata.json").write_text('{"epoch": 2, "ba')
+    trainer.check_backup(backup)
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    assert "resuming from the one before it" in capsys.readouterr().out
+    (backup / "training_metadata.json").write_text("{")
+    trainer.check_backup(backup)
+    assert not backup.exists() and "from its first epoch" in capsys.readouterr().out
+    history = trainer.fit(toy_model(), toy_data(), toy_data(), config, tmp_path)
+    assert len(history) == 3
+
+
+def test_exports_take_the_next_version_number(tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr(trainer, "export_run", lambda task, run, destination: made.append(destination) or destination)
+    (tmp_path / "7").mkdir()
+    (tmp_path / "notes").mkdir()
+    first = trainer.export_next_version(None, tmp_path, tmp_path)
+    first.mkdir()
+    second = trainer.export_next_version(None, tmp_path, tmp_path)
+    assert [path.name for path in made] == ["8", "9"] and second == tmp_path / "9"
