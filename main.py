@@ -6,6 +6,7 @@ python main.py --help
 """
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -164,6 +165,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        where = f" while writing {error.filename}" if error.filename else ""
+        print(f"error: the disk is full{where}; free some space and run the same command again", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from common import SUITE_VERSION
 from common.errors import UserError
+from common.failpoints import failpoint
 from common.files import atomic_directory
 
 DESCRIPTION_FILE = "task.json"
@@ -39,6 +40,7 @@ def write_saved_model(path: Path, signatures: dict, trackables, task_name: str, 
     description = {"task": task_name, "suite_version": SUITE_VERSION, "signatures": described, **(extra or {})}
     with atomic_directory(path) as staging:
         archive.write_out(str(staging), verbose=False)
+        failpoint("export")  # a crash with half an export written
         (staging / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
     return Path(path)
 

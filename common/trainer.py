@@ -23,6 +23,7 @@ from common import reports, runs
 from common.config import load_config, save_config
 from common.errors import UserError
 from common.export import load_export, write_saved_model
+from common.failpoints import failpoint
 from common.files import file_lock, write_text_atomically
 from common.task import Task, TaskData, load_assets, save_assets
 
@@ -73,6 +74,9 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
 
+    def on_train_batch_end(self, batch, logs=None):
+        failpoint("batch")  # a crash inside an epoch
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self.started
@@ -105,24 +109,40 @@ def is_whole_row(line: str, columns: int) -> bool:
     return True
 
 
-def check_backup(backup_dir: Path) -> None:
-    """Make the epoch backup usable before `fit` reads it: a backup whose epoch record was
-    cut short by a crash falls back to the previous backup, or, without one, is removed
-    so the run starts again from its first epoch (with a line saying which)."""
-    metadata = backup_dir / "training_metadata.json"
-    if not metadata.exists() or readable_json(metadata):
-        return
+def check_backup(backup_dir: Path) -> bool:
+    """Make the epoch backup usable before `fit` reads it. A backup cut short by a crash
+    (its epoch record or its weights) falls back to the previous backup; without one it
+    is removed and the run starts again from its first epoch. Says which in a line;
+    returns False when the run starts again."""
+    metadata, weights = backup_dir / "training_metadata.json", backup_dir / "latest.weights.h5"
+    if not metadata.exists() or (readable_json(metadata) and readable_weights(weights)):
+        return True
     previous = [backup_dir / "training_metadata.json.bkp", backup_dir / "latest.weights.h5.bkp"]
-    if all(path.exists() for path in previous) and readable_json(previous[0]):
+    if readable_json(previous[0]) and readable_weights(previous[1]):
         os.replace(previous[0], metadata)
-        os.replace(previous[1], backup_dir / "latest.weights.h5")
+        os.replace(previous[1], weights)
         print("the last epoch backup was cut short by a crash; resuming from the one before it")
-    else:
-        shutil.rmtree(backup_dir)
-        print("the epoch backup was cut short by a crash; training this run again from its first epoch")
+        return True
+    shutil.rmtree(backup_dir)
+    print("the epoch backup was cut short by a crash; training this run again from its first epoch")
+    return False
+
+
+def readable_weights(path: Path) -> bool:
+    """Whether a `.weights.h5` file opens and lists its layers (a torn one does not)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as weights:
+            weights.visit(lambda name: None)
+        return True
+    except (OSError, RuntimeError):
+        return False
 
 
 def readable_json(path: Path) -> bool:
+    if not path.exists():
+        return False
     try:
         json.loads(path.read_text(encoding="utf-8"))
         return True
@@ -130,17 +150,50 @@ def readable_json(path: Path) -> bool:
         return False
 
 
-def best_so_far(history_path: Path, monitor: str, mode: str = "min"):
-    """Best value of `monitor` (lowest, or highest with mode="max") in an earlier,
-    interrupted part of the run."""
-    if not history_path.exists():
-        return None
-    import pandas
+class BestEpoch(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch so far and stops after `patience` epochs
+    without a better `monitor` (early stopping).
 
-    history = pandas.read_csv(history_path)
-    if monitor not in history or not len(history):
-        return None
-    return float(history[monitor].max() if mode == "max" else history[monitor].min())
+    Written here rather than taken from Keras's ModelCheckpoint and EarlyStopping because
+    a resumed run must go on exactly where it stopped: the state (best value, epochs
+    since it) is rebuilt from the run's history, and the weights file is replaced
+    atomically, so a crash never leaves half of it.
+    """
+
+    def __init__(self, path: Path, monitor: str, mode: str, patience: int, history=None):
+        super().__init__()
+        self.path, self.monitor, self.mode, self.patience = Path(path), monitor, mode, patience
+        self.best, self.stale = None, 0
+        for value in [] if history is None or monitor not in history else history[monitor]:
+            self.record(float(value))
+
+    def better(self, value: float) -> bool:
+        return self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+
+    def record(self, value: float) -> bool:
+        """Take one epoch's value; whether it is the best so far."""
+        if self.better(value):
+            self.best, self.stale = value, 0
+            return True
+        self.stale += 1
+        return False
+
+    @property
+    def done(self) -> bool:
+        return self.stale >= self.patience
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        if self.record(float(value)):
+            staging = self.path.with_name(f"staging.{self.path.name}")  # Keras wants .weights.h5
+            self.model.save_weights(staging)
+            failpoint("best_weights")  # a crash while the best weights are written
+            os.replace(staging, self.path)
+        if self.done:
+            self.model.stop_training = True
+        failpoint("epoch_end")  # a crash after the epoch's backup, before its history row
 
 
 def keras_verbosity(verbose: str) -> int:
@@ -152,48 +205,53 @@ def keras_verbosity(verbose: str) -> int:
 
 
 def fit(model, train, validation, config, run_path: Path, monitor="val_loss", mode="min", extra_callbacks=()):
-    """Train with validation, early stopping, checkpoints, TensorBoard and CSV history.
+    """Train with validation, early stopping, the best epoch's weights, TensorBoard and
+    CSV history; at the end the model holds the best weights seen on validation data
+    (lowest `monitor`, or highest with `mode="max"`, for scores such as F1).
 
-    Resumes after a crash: BackupAndRestore restores weights, optimizer and epoch from
-    `run_path/backup`, and the best checkpoint keeps its best value across the crash.
-    At the end the model holds the best weights seen on validation data: lowest
-    `monitor`, or highest with `mode="max"` (for scores such as F1).
+    Resumes after a crash: a history or backup cut short is repaired first; the epoch
+    backup restores weights, optimizer and epoch; early stopping and the best weights go
+    on from the history; a run whose training had already ended is not trained again.
     """
     best_path = run_path / "checkpoints" / "best.weights.h5"
     best_path.parent.mkdir(parents=True, exist_ok=True)
     history_path = run_path / "history.csv"
     repair_history(history_path)
-    check_backup(run_path / "backup")
-    callbacks = [
-        # double_checkpoint keeps the previous backup: a torn weights file falls back to it.
-        keras.callbacks.BackupAndRestore(str(run_path / "backup"), double_checkpoint=True),
-        EpochTimer(),
-        # The task's own callbacks may add values to the epoch's logs: before they are used.
-        *extra_callbacks,
-        keras.callbacks.ModelCheckpoint(
-            str(best_path),
-            monitor=monitor,
-            mode=mode,
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=best_so_far(history_path, monitor, mode),
-        ),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True),
-        keras.callbacks.TensorBoard(str(run_path / "tensorboard")),
-        keras.callbacks.CSVLogger(str(history_path), append=True),
-    ]
-    with warnings.catch_warnings():
-        # Bucketed datasets have no known length, so Keras learns the epoch size in
-        # the first epoch and warns that the data "ran out"; that is expected here.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        model.fit(
-            train,
-            validation_data=validation,
-            epochs=config.epochs,
-            callbacks=callbacks,
-            verbose=keras_verbosity(config.verbose),
-            shuffle=False,
-        )
+    if not check_backup(run_path / "backup"):  # starting again: forget the lost epochs
+        history_path.unlink(missing_ok=True)
+        best_path.unlink(missing_ok=True)
+    past = read_history(history_path) if history_path.exists() else None
+    best_epoch = BestEpoch(best_path, monitor, mode, config.patience, past)
+    trained = 0 if past is None else len(past)
+    failpoint("before_fit")
+    if trained >= config.epochs or best_epoch.done:
+        print(f"training had finished before the interruption ({trained} epochs); going on from there")
+    else:
+        callbacks = [
+            EpochTimer(),
+            # The task's own callbacks may add values to the epoch's logs: before they are used.
+            *extra_callbacks,
+            best_epoch,
+            keras.callbacks.CSVLogger(str(history_path), append=True),
+            keras.callbacks.TensorBoard(str(run_path / "tensorboard")),
+            # Last, so an epoch is backed up only once its history row is written: a crash in
+            # between redoes the epoch (its row is then replaced) rather than losing the row.
+            # Kept after training (removed when the run finishes), so a crash after the last
+            # epoch does not train again; double_checkpoint keeps the backup before it.
+            keras.callbacks.BackupAndRestore(str(run_path / "backup"), double_checkpoint=True, delete_checkpoint=False),
+        ]
+        with warnings.catch_warnings():
+            # Bucketed datasets have no known length, so Keras learns the epoch size in
+            # the first epoch and warns that the data "ran out"; that is expected here.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            model.fit(
+                train,
+                validation_data=validation,
+                epochs=config.epochs,
+                callbacks=callbacks,
+                verbose=keras_verbosity(config.verbose),
+                shuffle=False,
+            )
     if best_path.exists():
         model.load_weights(str(best_path))
     return read_history(history_path)
@@ -271,7 +329,9 @@ def train(task: Task, config) -> Path:
         metrics["data"] = data.summary
         reports.write_json(metrics, run.path / "metrics.json")
         model.save(run.path / "model.keras")
+        failpoint("model_saved")
         write_export(task, model, config, data.assets, run.path / "export")
+    shutil.rmtree(run.path / "backup", ignore_errors=True)  # only a resume needs it
     final_path = run.finish()
     print(task.result_line(metrics))
     print(f"run: {final_path}")
@@ -297,6 +357,7 @@ def cross_validate(task: Task, config) -> Path:
                 set_seeds(config.seed + fold - 1)
                 _, metrics = fit_and_evaluate(task, config, data, fold_path, strategy)
                 reports.write_json(metrics, fold_path / "metrics.json")
+                shutil.rmtree(fold_path / "backup", ignore_errors=True)
             for name in scores:
                 scores[name].append(metrics[name])
             summary = data.summary

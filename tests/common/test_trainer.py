@@ -3,6 +3,7 @@ import sys
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -81,17 +82,13 @@ def test_history_keeps_the_last_row_of_a_rerun_epoch(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "values, mode, expected",
-    [
-        ("epoch,val_loss\n0,0.5\n1,0.3\n", "min", 0.3),
-        ("epoch,val_loss\n0,0.5\n1,0.3\n", "max", 0.5),
-        (None, "min", None),
-    ],
+    "values, mode, best, stale",
+    [([0.9, 0.7, 0.8], "min", 0.7, 1), ([0.5, 0.6, 0.4, 0.3], "max", 0.6, 2), ([], "min", None, 0)],
 )
-def test_best_so_far_reads_an_interrupted_history(tmp_path, values, mode, expected):
-    if values:
-        (tmp_path / "history.csv").write_text(values)
-    assert trainer.best_so_far(tmp_path / "history.csv", "val_loss", mode) == expected
+def test_early_stopping_and_the_best_epoch_go_on_from_the_history(tmp_path, values, mode, best, stale):
+    history = pd.DataFrame({"epoch": range(len(values)), "val_loss": values})
+    state = trainer.BestEpoch(tmp_path / "best.weights.h5", "val_loss", mode, patience=2, history=history)
+    assert (state.best, state.stale, state.done) == (best, stale, stale >= 2)
 
 
 def test_auto_verbosity_is_one_line_per_epoch_when_not_on_a_terminal(monkeypatch):
@@ -122,7 +119,7 @@ def test_whole_rows_survive_the_repair(tmp_path):
     path.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.")
     trainer.repair_history(path)
     assert path.read_text() == "epoch,loss\n0,1.0\n1,0.9\n"
-    assert trainer.best_so_far(path, "loss") == 0.9
+    assert list(trainer.read_history(path)["loss"]) == [1.0, 0.9]
 
 
 def test_a_torn_backup_falls_back_to_the_previous_one_or_restarts(tmp_path, capsys):
@@ -155,3 +152,22 @@ def test_exports_take_the_next_version_number(tmp_path, monkeypatch):
     first.mkdir()
     second = trainer.export_next_version(None, tmp_path, tmp_path)
     assert [path.name for path in made] == ["8", "9"] and second == tmp_path / "9"
+
+
+def test_a_run_killed_after_its_last_epoch_is_not_trained_again(tmp_path, capsys):
+    config = TrainConfig(epochs=2, verbose="0")
+    model = toy_model()
+    trainer.fit(model, toy_data(), toy_data(), config, tmp_path)
+    trained = model.get_weights()
+    again = toy_model()  # a fresh process: new weights, then the resume
+    history = trainer.fit(again, toy_data(), toy_data(), config, tmp_path)
+    assert "training had finished before the interruption (2 epochs)" in capsys.readouterr().out
+    assert len(history) == 2 and all(np.allclose(a, b) for a, b in zip(trained, again.get_weights()))
+
+
+def test_torn_backup_weights_fall_back_to_the_previous_backup(tmp_path, capsys):
+    trainer.fit(toy_model(), toy_data(), toy_data(), TrainConfig(epochs=2, verbose="0", patience=5), tmp_path)
+    weights = tmp_path / "backup" / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])  # killed while writing it
+    assert trainer.check_backup(tmp_path / "backup")
+    assert trainer.readable_weights(weights) and "the one before it" in capsys.readouterr().out

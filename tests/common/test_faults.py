@@ -1,0 +1,107 @@
+"""Fault injection: `main.py train` killed with SIGKILL at named places (failpoints), then
+the same command run again, must finish the run; a second identical command at once must
+stop with a message; a full disk must be one line and leave the run resumable."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.helpers import ROOT
+from tests.tasks.sentiment.toy import review_rows, write_csv
+
+OPTIONS = ["epochs=3", "units=8", "embedding_dim=8", "batch_size=16", "verbose=0", "patience=5", "dropout=0.0"]
+# Kills before the first epoch or after the last one must change nothing in the result.
+EXACT = [
+    "export",
+    pytest.param("before_fit", marks=pytest.mark.slow),
+    pytest.param("model_saved", marks=pytest.mark.slow),
+]
+# Kills inside or between epochs resume from the last epoch backup; the data order of the
+# resumed epochs is not restored (tf.data shuffles afresh), so the result may differ a little.
+CLOSE = ["batch:7", "epoch_end:2", pytest.param("best_weights:2", marks=pytest.mark.slow)]
+
+
+def train(folder, data, kill_at="", wait=False):
+    environment = dict(os.environ, RNN_SUITE_RUNS=str(folder / "runs"), TF_CPP_MIN_LOG_LEVEL="3")
+    environment.pop("RNN_SUITE_KILL_AT", None)
+    if kill_at:
+        environment["RNN_SUITE_KILL_AT"] = kill_at
+    command = [sys.executable, "main.py", "train", "sentiment", f"dataset={data}", *OPTIONS]
+    return subprocess.Popen(
+        command + (["wait=true"] if wait else []),
+        cwd=ROOT,
+        env=environment,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process):
+    out, err = process.communicate(timeout=300)
+    return process.returncode, out, err
+
+
+def finished_metrics(folder) -> list[dict]:
+    root = folder / "runs" / "sentiment"
+    return [json.loads((run / "metrics.json").read_text()) for run in root.iterdir() if not run.name.startswith(".")]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_csv(tmp_path_factory.mktemp("faults") / "reviews.csv", review_rows(400))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    code, _, err = finish(train(folder, data))
+    assert code == 0, err[-2000:]
+    return finished_metrics(folder)[0]
+
+
+@pytest.mark.parametrize("kill_at", EXACT + CLOSE)
+def test_a_run_killed_anywhere_finishes_when_the_command_runs_again(kill_at, data, uninterrupted, tmp_path):
+    code, _, _ = finish(train(tmp_path, data, kill_at))
+    assert code == -signal.SIGKILL, f"the failpoint {kill_at} was never reached"
+    code, out, err = finish(train(tmp_path, data))
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    assert "resuming unfinished run" in out
+    [metrics] = finished_metrics(tmp_path)
+    assert not list((tmp_path / "runs" / "sentiment" / ".incomplete").glob("*/"))
+    if kill_at in ("before_fit", "export", "model_saved"):
+        assert metrics["accuracy"] == uninterrupted["accuracy"] and metrics["loss"] == pytest.approx(
+            uninterrupted["loss"], rel=1e-6
+        )
+    else:
+        assert (
+            abs(metrics["accuracy"] - uninterrupted["accuracy"]) <= 0.1 and metrics["epochs"] == uninterrupted["epochs"]
+        )
+
+
+def test_a_second_identical_command_stops_with_a_message_or_waits(data, tmp_path):
+    first = train(tmp_path, data, "sleep25@before_fit")  # holds its run for 25 s
+    incomplete = tmp_path / "runs" / "sentiment" / ".incomplete"
+    deadline = time.monotonic() + 120
+    while not list(incomplete.glob("*/.lock")):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.1)
+    code, _, err = finish(train(tmp_path, data))
+    assert code == 2 and f"is being trained by process {first.pid}" in err and "Traceback" not in err
+    waiting = train(tmp_path, data, wait=True)
+    assert finish(first)[0] == 0
+    code, out, _ = finish(waiting)
+    assert code == 0 and f"waiting for process {first.pid}" in out
+    assert len(finished_metrics(tmp_path)) == 2  # the waiter found the run finished and made its own
+
+
+def test_a_full_disk_is_one_line_and_the_run_resumes(data, tmp_path):
+    code, _, err = finish(train(tmp_path, data, "disk_full@export"))
+    assert code == 2 and "error: the disk is full while writing export" in err and "Traceback" not in err
+    code, out, _ = finish(train(tmp_path, data))
+    assert code == 0 and "resuming unfinished run" in out and "training had finished" in out
