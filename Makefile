@@ -10,7 +10,7 @@ TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
 OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(TARGET),target=$(TARGET)) $(if $(FEATURES),features=$(FEATURES)) $(if $(TIME),time_column=$(TIME)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
-.PHONY: help install browser data train compare export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve serve test test-all lint format clean
+.PHONY: help install browser data train compare export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve bench-faults serve test test-all lint format clean
 
 # A bare `make` only prints help; it never installs anything.
 help:
@@ -77,6 +77,9 @@ bench-timeseries:  # forecaster vs naive, seasonal naive, linear and ARIMA on th
 
 bench-generation:  # in-graph stepwise generation vs re-running the model on the growing prefix
 	$(PYTHON) -m bench.generation_speed $(ARGS)
+
+bench-faults:  # 50 random SIGKILLs of a toy training run: does the same command always finish it?
+	$(PYTHON) -m bench.faults $(ARGS)
 
 bench-serve:  # throughput and latency at 1, 8, 64 clients, with and without batching, on 127.0.0.1
 	$(PYTHON) -m bench.serve_load $(ARGS)

@@ -13,6 +13,7 @@ def write_text_atomically(path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.chmod(staging, 0o666 & ~current_umask())  # mkstemp makes it private; a plain file is not
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             if not text.endswith("\n"):
@@ -25,6 +26,12 @@ def write_text_atomically(path, text: str) -> Path:
     return path
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_directory(final_path: Path):
     """Yield a temporary sibling folder; rename it to `final_path` only on success.
@@ -34,7 +41,10 @@ def atomic_directory(final_path: Path):
     """
     final_path = Path(final_path)
     final_path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final_path.parent.glob(f".{final_path.name}.partial-*"):  # left by a killed process
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(dir=final_path.parent, prefix=f".{final_path.name}.partial-"))
+    os.chmod(staging, 0o777 & ~current_umask())
     try:
         yield staging
     except BaseException:

@@ -1,6 +1,9 @@
+import os
+import stat
+
 import pytest
 
-from common.files import atomic_directory
+from common.files import atomic_directory, write_text_atomically
 
 
 def test_atomic_directory_appears_only_when_complete(tmp_path):
@@ -22,3 +25,22 @@ def test_failure_leaves_the_old_folder_and_no_partial_one(tmp_path):
             raise RuntimeError("disk full")
     assert (target / "model.txt").read_text() == "old"
     assert [path.name for path in tmp_path.iterdir()] == ["export"]
+
+
+def test_a_partial_folder_left_by_a_killed_process_is_cleared(tmp_path):
+    (tmp_path / ".export.partial-abc123").mkdir()
+    with atomic_directory(tmp_path / "export") as staging:
+        (staging / "model.txt").write_text("new")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["export"]
+
+
+def test_atomic_files_and_folders_get_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_text_atomically(tmp_path / "config.json", "{}")
+        with atomic_directory(tmp_path / "export"):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "export").stat().st_mode) == 0o755
