@@ -53,6 +53,7 @@ class TrainConfig(Options):
     test_share: float = option(0.1, "share of the data held out for test (no test_file)")
     run_name: str = option("", "name of the run folder (default: time, cell, config hash)")
     verbose: str = option("auto", "progress: auto (bar on a terminal, a line per epoch in a log), 0, 1 or 2")
+    wait: bool = option(False, "if another process is training this same run, wait for it instead of stopping")
 
     def validate(self):
         super().validate()
@@ -145,7 +146,10 @@ def _parse_value(name: str, text: str, kind: type):
 
 
 def apply_overrides(config, overrides: list[str]):
-    """Return a copy of `config` with `key=value` strings applied, each checked."""
+    """Return a copy of `config` with `key=value` strings applied, each checked.
+
+    A config class may refuse options it deliberately lacks with a reason: a class
+    attribute `REFUSED_OPTIONS = {name: reason}` (a `typing.ClassVar`, not a field)."""
     hints = typing.get_type_hints(type(config))
     valid = [field.name for field in dataclasses.fields(config)]
     changes = {}
@@ -154,7 +158,10 @@ def apply_overrides(config, overrides: list[str]):
             raise UserError(f"option {item!r} is not key=value (valid keys: {', '.join(valid)})")
         name, text = item.split("=", 1)
         name = name.strip()
-        if name not in hints:
+        refused = getattr(type(config), "REFUSED_OPTIONS", {})
+        if name in refused and name not in valid:
+            raise UserError(f"option {name!r} is refused for this task: {refused[name]}")
+        if name not in valid:
             raise UserError(f"unknown option {name!r} for {type(config).__name__}; valid: {', '.join(valid)}")
         changes[name] = _parse_value(name, text, hints[name])
     updated = dataclasses.replace(config, **changes)
@@ -163,9 +170,11 @@ def apply_overrides(config, overrides: list[str]):
 
 
 def save_config(config, path) -> None:
-    """Write the resolved config as JSON (sorted keys, so runs diff cleanly)."""
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(dataclasses.asdict(config), handle, indent=2, sort_keys=True)
+    """Write the resolved config as JSON (sorted keys, so runs diff cleanly), atomically:
+    a crash never leaves half of it for the resume to read."""
+    from common.files import write_text_atomically
+
+    write_text_atomically(path, json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True))
 
 
 def load_config(config_class, path):

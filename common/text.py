@@ -28,6 +28,10 @@ UNKNOWN_TOKEN = "[UNK]"
 PADDING_ID = 0
 UNKNOWN_ID = 1
 LEVELS = ("word", "char")
+# Text that is already tokenized (the Penn Treebank): tokens are split at whitespace only,
+# with no punctuation splitting, and joined again with single spaces.
+PRETOKENIZED = "token"
+ALL_LEVELS = (*LEVELS, PRETOKENIZED)
 # Markers for generation and translation. Their ids hold only for a vocabulary built with
 # `reserved=(START_TOKEN, END_TOKEN)`; `check_start_end` says whether it was. Raw text can
 # never produce them: word standardization splits "[" and "]" off as punctuation, and at
@@ -62,8 +66,8 @@ def split(texts, level: str = "word"):
 
 def tokenize(texts: list[str], level: str = "word", lowercase: bool = True) -> list[list[str]]:
     """Python lists of tokens, produced by exactly the ops the exported graph runs."""
-    if level not in LEVELS:
-        raise ValueError(f"tokenizer level must be one of {LEVELS}, got {level!r}")
+    if level not in ALL_LEVELS:
+        raise ValueError(f"tokenizer level must be one of {ALL_LEVELS}, got {level!r}")
     tokens = split(standardize(tf.constant(texts, dtype=tf.string), level, lowercase), level)
     return [[token.decode("utf-8") for token in row] for row in tokens.to_list()]
 
@@ -211,11 +215,13 @@ def join_tokens(tokens, level: str = "word"):
     marks inside numbers and abbreviations ("3.5" -> "3. 5", "e.g." -> "e. g."); and the
     spaces around the two-apostrophe quote "''" and around unpaired double quotes.
     """
-    if level not in LEVELS:
-        raise ValueError(f"tokenizer level must be one of {LEVELS}, got {level!r}")
+    if level not in ALL_LEVELS:
+        raise ValueError(f"tokenizer level must be one of {ALL_LEVELS}, got {level!r}")
     if level == "char":
         return tf.strings.reduce_join(tokens, axis=-1, separator="")
     texts = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+    if level == PRETOKENIZED:
+        return texts
     texts = tf.strings.regex_replace(texts, " (" + _CLOSING_MARKS + ")", r"\1")
     texts = tf.strings.regex_replace(texts, "(" + _OPENING_MARKS + ") ", r"\1")
     return tf.strings.regex_replace(texts, r'" ([^"]*?) "', r'"\1"')
@@ -235,8 +241,8 @@ class TextDecoder(keras.layers.Layer):
 
     def __init__(self, vocabulary, level="word", **kwargs):
         super().__init__(**kwargs)
-        if level not in LEVELS:
-            raise ValueError(f"tokenizer level must be one of {LEVELS}, got {level!r}")
+        if level not in ALL_LEVELS:
+            raise ValueError(f"tokenizer level must be one of {ALL_LEVELS}, got {level!r}")
         vocabulary = tuple(vocabulary)
         if vocabulary[:2] != (PADDING_TOKEN, UNKNOWN_TOKEN):
             raise ValueError(

@@ -1,6 +1,7 @@
 """Forecasting options, and the defaults that depend on the series."""
 
 import dataclasses
+from typing import ClassVar
 
 from common.config import RecurrentOptions, TrainConfig, option
 from common.errors import UserError
@@ -25,6 +26,10 @@ LOSSES = ("mse", "huber")
 @dataclasses.dataclass
 class Config(RecurrentOptions, TrainConfig):
     """No `bidirectional` option: a forecaster must never read values after its origin."""
+
+    REFUSED_OPTIONS: ClassVar[dict[str, str]] = {
+        "bidirectional": "a forecaster must never read values after its forecast origin",
+    }
 
     dataset: str = option("sunspots", f"{', '.join(DATASETS)}, or a CSV/TSV/JSONL file of your own")
     target: str = option("", "column to forecast, in your own file")

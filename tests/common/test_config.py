@@ -1,4 +1,5 @@
 import dataclasses
+import typing
 
 import pytest
 
@@ -46,3 +47,18 @@ def test_config_round_trips_through_json(tmp_path):
 
 def test_every_field_has_help():
     assert all(help_text for _, _, _, help_text in field_help(ToyConfig))
+
+
+@dataclasses.dataclass
+class ForwardOnlyConfig(TrainConfig):
+    REFUSED_OPTIONS: typing.ClassVar[dict[str, str]] = {"bidirectional": "it would read the future"}
+
+
+def test_a_refused_option_is_an_error_with_its_reason():
+    with pytest.raises(UserError, match=r"option 'bidirectional' is refused for this task: it would read the future"):
+        apply_overrides(ForwardOnlyConfig(), ["bidirectional=true"])
+
+
+def test_the_refusal_table_is_not_an_option():
+    with pytest.raises(UserError, match="unknown option 'REFUSED_OPTIONS'"):
+        apply_overrides(ForwardOnlyConfig(), ["REFUSED_OPTIONS=x"])

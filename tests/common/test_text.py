@@ -212,3 +212,13 @@ def test_saved_model_round_trip_in_a_fresh_process(tmp_path):
     assert expected == ["hello, world!", "", "([UNK]) hello"]
     assert answer["ids"] == codec.encode(tf.constant(texts)).numpy().tolist()
     assert answer["decoded"] == expected and answer["served"] == expected
+
+
+def test_pretokenized_text_is_split_at_spaces_only_and_joined_back():
+    """PTB-style tokens ("mr.", "n't", "<unk>", "[UNK]") stay whole; nothing is split off."""
+    line = "mr. <unk> said he does n't know [UNK] 's plans"
+    assert text.tokenize([line], text.PRETOKENIZED, lowercase=False) == [line.split()]
+    encoder = text.TextEncoder(["", "[UNK]", "mr.", "said"], text.PRETOKENIZED, lowercase=False)
+    assert encoder(tf.constant(["mr. said [UNK] zebra"])).numpy().tolist() == [[2, 3, 1, 1]]
+    decoder = text.TextDecoder(["", "[UNK]", "mr.", "n't", "."], text.PRETOKENIZED)
+    assert decoder(tf.constant([[2, 3, 4]])).numpy().tolist() == [b"mr. n't ."]

@@ -31,6 +31,6 @@ def test_dataset_defaults_fill_only_unset_options():
 
 def test_forecasters_have_no_bidirectional_option_or_variant():
     # A backward pass would read values after the forecast origin.
-    with pytest.raises(UserError, match="unknown option 'bidirectional'"):
+    with pytest.raises(UserError, match="option 'bidirectional' is refused for this task: a forecaster must never"):
         apply_overrides(Config(), ["bidirectional=true"])
     assert not any("bidirectional" in name for name in TASK.variants())

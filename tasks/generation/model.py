@@ -1,0 +1,116 @@
+"""Language model: embedding -> dropout -> stacked RNN (dropout between layers) -> dropout
+-> logits over the vocabulary (float32), optionally through the tied embedding matrix.
+
+Two models share one layout, so weights copy from one to the other in order:
+
+- the training model (`build_model`): token ids in, logits out; with sequential batching
+  its recurrent layers are stateful (the state carries from one batch to the next and
+  `ResetStates` clears it at each epoch and before validation);
+- the step model (`build_step_model`): token ids and the initial states in, logits and the
+  final states out, for exact held-out scores, scoring and generation with carried state.
+
+Dropout sits only on the non-recurrent connections (Zaremba et al. 2014), which keeps
+every layer cuDNN-eligible. Id 0 is padding and masked: a masked step keeps the state, so
+right-padded rows of different lengths end in the state of their last real token.
+"""
+
+import keras
+
+from common.cells import CELL_LAYERS, NO_RECURRENCE, state_count
+from common.trainer import make_optimizer
+from tasks.generation.config import Config
+from tasks.generation.data import Assets, training_steps
+
+
+def recurrent_layers(config: Config, stateful: bool = False) -> list:
+    """The stack's layers, each returning sequences and its final states."""
+    if config.cell == NO_RECURRENCE:
+        return [keras.layers.Dense(config.units, activation="tanh") for _ in range(config.num_layers)]
+    layer = CELL_LAYERS[config.cell]
+    return [
+        layer(config.units, return_sequences=True, return_state=True, stateful=stateful)
+        for _ in range(config.num_layers)
+    ]
+
+
+def state_shapes(config: Config) -> list[int]:
+    """The width of every state tensor the step model takes and returns, layer by layer."""
+    if config.cell == NO_RECURRENCE:
+        return []
+    return [config.units] * (state_count(config.cell) * config.num_layers)
+
+
+def network(token_ids, config: Config, vocabulary_size: int, stateful: bool = False, states=None):
+    """Logits [batch, time, vocabulary] (float32) and the final states for `token_ids`.
+
+    `states` (a flat list, `state_shapes` wide) starts each layer; None starts at zero.
+    """
+    if config.tie_embeddings:
+        embedding = keras.layers.ReversibleEmbedding(
+            vocabulary_size, config.embedding_dim, mask_zero=True, reverse_dtype="float32", name="embedding"
+        )
+    else:
+        embedding = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")
+    hidden = keras.layers.Dropout(config.dropout)(embedding(token_ids))
+    final_states = []
+    per_layer = len(state_shapes(config)) // config.num_layers if states else 0
+    for depth, layer in enumerate(recurrent_layers(config, stateful)):
+        if depth:
+            hidden = keras.layers.Dropout(config.dropout)(hidden)
+        if config.cell == NO_RECURRENCE:
+            hidden = layer(hidden)
+            continue
+        initial = states[depth * per_layer : (depth + 1) * per_layer] if states else None
+        hidden, *layer_states = layer(hidden, initial_state=initial)
+        final_states += layer_states
+    hidden = keras.layers.Dropout(config.dropout)(hidden)
+    if config.tie_embeddings:
+        if config.cell == NO_RECURRENCE or config.units != config.embedding_dim:
+            hidden = keras.layers.Dense(config.embedding_dim)(hidden)
+        logits = embedding(hidden, reverse=True)
+    else:
+        # float32 logits keep the softmax stable under mixed precision.
+        logits = keras.layers.Dense(vocabulary_size, dtype="float32", name="logits")(hidden)
+    return logits, final_states
+
+
+def build_model(config: Config, assets: Assets) -> keras.Model:
+    """The compiled training model over token ids (stateful with sequential batching)."""
+    stateful = config.batching == "sequential" and config.cell != NO_RECURRENCE
+    shape = {"batch_shape": (config.batch_size, None)} if stateful else {"shape": (None,)}
+    token_ids = keras.Input(**shape, dtype="int32", name="token_ids")
+    logits, _ = network(token_ids, config, len(assets.vocabulary), stateful=stateful)
+    model = keras.Model(token_ids, logits, name=f"generation_{config.cell}")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=make_language_model_optimizer(config, assets), loss=loss)
+    return model
+
+
+def build_step_model(config: Config, assets: Assets, weights_from: keras.Model | None = None) -> keras.Model:
+    """The stateless model with the state in and out: [token_ids, *states] -> [logits, *states].
+
+    With `weights_from` (a trained model of the same config) it takes that model's weights.
+    """
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    states = [keras.Input(shape=(width,), name=f"state_{index}") for index, width in enumerate(state_shapes(config))]
+    logits, final_states = network(token_ids, config, len(assets.vocabulary), states=states)
+    step_model = keras.Model([token_ids, *states], [logits, *final_states], name="step_model")
+    if weights_from is not None:
+        step_model.set_weights(weights_from.get_weights())
+    return step_model
+
+
+def make_language_model_optimizer(config: Config, assets: Assets) -> keras.optimizers.Optimizer:
+    """Adam as every task trains, or SGD at `learning_rate` for `decay_after` epochs and then
+    multiplied by `lr_decay` every epoch (Zaremba et al. 2014), both clipped by global norm."""
+    if config.optimizer == "adam":
+        return make_optimizer(config)
+    steps = training_steps(config, assets.train_tokens)
+    rates = [
+        config.learning_rate * config.lr_decay ** max(0, epoch - config.decay_after + 1)
+        for epoch in range(config.epochs)
+    ]
+    # Optimizer steps count from 0: step steps * epoch is the first of that epoch.
+    boundaries = [steps * epoch - 1 for epoch in range(1, config.epochs)]
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, rates) if boundaries else rates[0]
+    return keras.optimizers.SGD(learning_rate=schedule, global_clipnorm=config.clipnorm or None)

@@ -1,0 +1,83 @@
+"""Generation model: the step model with carried state, shared weights, options refused."""
+
+import keras
+import numpy as np
+import pytest
+
+from common.config import apply_overrides
+from common.errors import UserError
+from tasks.generation import model as generation_model
+from tasks.generation.config import Config, resolve_defaults
+from tasks.generation.data import Assets
+
+VOCABULARY = ["", "[UNK]", "[START]", "[END]", *"abcdefgh"]
+
+
+def toy_config(*overrides):
+    return resolve_defaults(apply_overrides(Config(), ["dataset=book.txt", "units=8", "embedding_dim=6", *overrides]))
+
+
+def assets(train_tokens=1000):
+    return Assets(VOCABULARY, "char", False, train_tokens)
+
+
+@pytest.mark.parametrize("cell, layers", [("lstm", 2), ("gru", 1), ("simple_rnn", 1)])
+def test_stepwise_logits_with_carried_state_equal_the_full_sequence(cell, layers):
+    config = toy_config(f"cell={cell}", f"num_layers={layers}")
+    step_model = generation_model.build_step_model(config, assets())
+    ids = np.random.default_rng(0).integers(4, len(VOCABULARY), size=(3, 9)).astype("int32")
+    widths = generation_model.state_shapes(config)
+    states = [np.zeros((3, width), "float32") for width in widths]
+    full_logits = step_model([ids, *states])[0].numpy()
+    stepwise = []
+    for position in range(ids.shape[1]):
+        logits, *states = step_model([ids[:, position : position + 1], *states])
+        states = [state.numpy() for state in states]
+        stepwise.append(logits.numpy()[:, 0])
+    np.testing.assert_allclose(np.stack(stepwise, axis=1), full_logits, atol=1e-5)
+
+
+def test_training_and_step_models_compute_the_same_function():
+    config = toy_config("num_layers=2", "tie_embeddings=true", "embedding_dim=8")
+    trained = generation_model.build_model(config, assets())
+    step_model = generation_model.build_step_model(config, assets(), weights_from=trained)
+    ids = np.random.default_rng(1).integers(4, len(VOCABULARY), size=(2, 7)).astype("int32")
+    zeros = [np.zeros((2, 8), "float32")] * len(generation_model.state_shapes(config))
+    np.testing.assert_allclose(step_model([ids, *zeros])[0].numpy(), trained(ids).numpy(), atol=1e-6)
+    assert trained.output.dtype == "float32"
+
+
+def test_sequential_batching_makes_the_training_model_stateful():
+    config = toy_config("batching=sequential", "batch_size=3")
+    trained = generation_model.build_model(config, assets())
+    layers = [layer for layer in trained.layers if isinstance(layer, keras.layers.LSTM)]
+    assert layers and all(layer.stateful for layer in layers)
+    assert not any(
+        getattr(layer, "stateful", False) for layer in generation_model.build_model(toy_config(), assets()).layers
+    )
+
+
+def test_bidirectional_is_refused_with_its_reason():
+    with pytest.raises(
+        UserError, match="refused for this task: a language model predicts each token from the ones before"
+    ):
+        apply_overrides(Config(), ["bidirectional=true"])
+
+
+def test_tied_embeddings_need_matching_widths():
+    with pytest.raises(UserError, match=r"tie_embeddings needs embedding_dim \(6\) equal to units \(8\)"):
+        toy_config("tie_embeddings=true").validate()
+
+
+def test_no_recurrence_baseline_builds_without_state():
+    config = toy_config("cell=none")
+    step_model = generation_model.build_step_model(config, assets())
+    assert generation_model.state_shapes(config) == [] and len(step_model.outputs) == 1
+
+
+def test_sgd_schedule_halves_after_the_full_rate_epochs():
+    config = toy_config("optimizer=sgd", "learning_rate=1.0", "lr_decay=0.5", "decay_after=2", "epochs=4", "bptt=10")
+    config = apply_overrides(config, ["batch_size=10", "steps_per_epoch=0"])
+    optimizer = generation_model.make_language_model_optimizer(config, assets(train_tokens=1001))  # 10 steps per epoch
+    rates = [float(optimizer._learning_rate(step)) for step in (0, 19, 20, 30)]
+    assert rates == [1.0, 1.0, 0.5, 0.25]

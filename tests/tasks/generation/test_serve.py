@@ -1,0 +1,44 @@
+"""Generation serving without training: word level stops at END; scoring counts END."""
+
+import numpy as np
+import tensorflow as tf
+
+from common import text
+from common.config import apply_overrides
+from tasks.generation import serve
+from tasks.generation.config import Config, resolve_defaults
+from tasks.generation.data import Assets
+from tasks.generation.model import build_step_model
+
+WORDS = ["", "[UNK]", "[START]", "[END]", "the", "moon", "is", "bright", "."]
+
+
+def word_generator(favourite: int):
+    """A word-level generator whose model always prefers token `favourite`."""
+    config = resolve_defaults(apply_overrides(Config(), ["dataset=book.txt", "tokenizer=word", "units=8"]))
+    assets = Assets(WORDS, "word", True, 100)
+    step_model = build_step_model(config, assets)
+    bias = step_model.get_layer("logits").bias
+    bias.assign(np.where(np.arange(len(WORDS)) == favourite, 10.0, 0.0).astype("float32"))
+    return serve.Generator(step_model, config, assets)
+
+
+def greedy(generator, prompts, max_length=6, beam_width=1):
+    return generator.generate(tf.constant(prompts), 0.0, 0, 1.0, max_length, 0, beam_width)
+
+
+def test_word_level_generation_stops_at_the_end_of_a_sentence():
+    for beam_width in (1, 3):
+        answer = greedy(word_generator(text.END_ID), ["the moon", ""], beam_width=beam_width)
+        assert answer["length"].numpy().tolist() == [0, 0] and answer["text"].numpy().tolist() == [b"", b""]
+
+
+def test_word_level_continuation_joins_words_and_unknown_prompt_words_are_read():
+    answer = greedy(word_generator(WORDS.index("moon")), ["the zebra is"])  # "zebra" is unknown
+    assert answer["text"].numpy().tolist() == [b"moon moon moon moon moon moon"]
+
+
+def test_score_counts_the_end_of_each_sentence():
+    scored = word_generator(WORDS.index("moon")).score(tf.constant(["the moon", ""]))
+    assert scored["token_count"].numpy().tolist() == [3, 1]  # the, moon, END; an empty sentence is END
+    assert (scored["log_likelihood"].numpy()[1, 1:] == 0).all()
