@@ -162,3 +162,47 @@ def cudnn_blockers(layer) -> list[str]:
     if layer.use_cudnn is False:
         reasons.append("use_cudnn=False")
     return reasons
+
+
+def split_outputs_and_states(results, cell: str, bidirectional: bool = False):
+    """(outputs, states) of a recurrent layer built with `return_state=True`.
+
+    Keras returns one flat list whose length depends on the cell and the wrapper:
+    [outputs, h] (SimpleRNN, GRU), [outputs, h, c] (LSTM), and with `Bidirectional`
+    the forward states then the backward ones. `states` comes back as
+    [[forward states...], [backward states...]] when bidirectional, else [states...],
+    each list in the cell's order (h, or h and c).
+    """
+    count = state_count(cell)
+    outputs, states = results[0], list(results[1:])
+    if len(states) != count * (2 if bidirectional else 1):
+        raise ValueError(f"a {cell} layer (bidirectional={bidirectional}) returned {len(states)} states")
+    if bidirectional:
+        return outputs, [states[:count], states[count:]]
+    return outputs, states
+
+
+def merge_directions(states, bidirectional: bool):
+    """The encoder -> decoder state bridge's first half: one list of states in the cell's
+    order, each forward state concatenated with its backward twin ([h_f; h_b], [c_f; c_b])
+    when the encoder is bidirectional (so the list is twice as wide), else unchanged."""
+    if not bidirectional:
+        return list(states)
+    forward, backward = states
+    return [keras.ops.concatenate([ahead, behind], axis=-1) for ahead, behind in zip(forward, backward)]
+
+
+def bridge_layers(decoder_cell: str, units: int, name: str = "bridge"):
+    """One Dense layer (tanh) per state of the decoder's cell, mapping merged encoder states
+    to a `units`-wide decoder of any cell type."""
+    count = state_count(decoder_cell)
+    return [keras.layers.Dense(units, activation="tanh", name=f"{name}_{index}") for index in range(count)]
+
+
+def bridge_states(states, layers):
+    """The bridge's second half: encoder states -> the decoder's initial states, through
+    `bridge_layers`. Same cell type: each state feeds its own layer (h -> h, c -> c). The
+    cells differ in state count (LSTM and GRU, say): the hidden state h feeds every layer,
+    since h is the state every cell type has."""
+    sources = states if len(states) == len(layers) else [states[0]] * len(layers)
+    return [layer(state) for layer, state in zip(layers, sources)]

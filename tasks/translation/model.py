@@ -1,0 +1,211 @@
+"""The encoder-decoder: built once as a Keras model for teacher-forced training, and run
+step by step (the same layers, found by name) for greedy and beam-search decoding.
+
+    source ids -> embedding -> encoder (num_layers of `cell`, optionally bidirectional)
+               -> memory (every step's output) and final states
+    final states -> bridge (common.cells) -> the decoder's initial states
+    [START] w1 .. wn -> embedding -> decoder (`decoder_cell`) -> outputs h_t
+    attention "none":  logits = W h_t (the fixed context: everything passes through the states)
+    otherwise:         c_t = attention(h_t, memory), padding masked;  logits = W tanh(V [h_t; c_t])
+
+Attention follows Luong et al. (2015), global attention on the decoder's output without
+input feeding, so the decoder runs as one cuDNN-eligible layer in training. The score is
+additive (Bahdanau et al. 2015: v . tanh(W1 h + W2 m)) or multiplicative (Luong's
+"general": h . W m).
+"""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from common import cells, decoding, text
+from tasks.translation.config import SERVE_MAX_OUTPUT_TOKENS, Config
+from tasks.translation.data import Assets
+
+# Never written by the decoder: padding, the unknown word and the start marker.
+FORBIDDEN_OUTPUTS = (text.PADDING_ID, text.UNKNOWN_ID, text.START_ID)
+_IMPOSSIBLE = -1e9
+# Decoding stops after ratio * the longest source + this many words.
+OUTPUT_SLACK = 5
+
+
+@dataclasses.dataclass
+class Encoded:
+    """What the encoder leaves for the decoder: its outputs (`memory`), their attention keys,
+    the source mask, and the decoder's initial states."""
+
+    memory: object
+    keys: object
+    mask: object
+    states: list
+
+
+class Seq2Seq:
+    """The model's layers by role, with the three ways of running them: `encode`,
+    `decode_sequence` (teacher forcing, for training and for attention maps) and `step`
+    (one token, for `common.decoding`). Built from a config (new layers) or from a trained
+    model (its layers, by name), so decoding uses exactly the trained weights."""
+
+    def __init__(self, config: Config, layers: dict):
+        self.config = config
+        self.layers = layers
+
+    @classmethod
+    def new(cls, config: Config, assets: Assets) -> "Seq2Seq":
+        """Fresh layers for `config`."""
+        layers = {
+            "source_embedding": keras.layers.Embedding(len(assets.source_vocabulary), config.embedding_dim),
+            "target_embedding": keras.layers.Embedding(len(assets.target_vocabulary), config.embedding_dim),
+            "embedding_dropout": keras.layers.Dropout(config.dropout),
+            "output_dropout": keras.layers.Dropout(config.dropout),
+            "decoder": cells.recurrent_layer(
+                config.target_cell, config.decoder_units, return_sequences=True, return_state=True
+            ),
+            "logits": keras.layers.Dense(len(assets.target_vocabulary), dtype="float32"),
+        }
+        for depth in range(config.num_layers):
+            last = depth == config.num_layers - 1
+            layers[f"encoder_{depth + 1}"] = cells.recurrent_layer(
+                config.cell, config.units, return_sequences=True, return_state=last, bidirectional=config.bidirectional
+            )
+        for index, layer in enumerate(cells.bridge_layers(config.target_cell, config.decoder_units)):
+            layers[f"bridge_{index}"] = layer
+        if config.attention != "none":
+            layers["memory_keys"] = keras.layers.Dense(config.decoder_units, use_bias=False)
+            layers["attention_output"] = keras.layers.Dense(config.decoder_units, activation="tanh")
+            if config.attention == "additive":
+                layers["query_projection"] = keras.layers.Dense(config.decoder_units)
+                layers["attention"] = keras.layers.AdditiveAttention()
+            else:
+                layers["attention"] = keras.layers.Attention()
+        for name, layer in layers.items():
+            layer.name = name  # so that a trained model's layers can be found again
+        return cls(config, layers)
+
+    @classmethod
+    def of(cls, model: keras.Model, config: Config) -> "Seq2Seq":
+        """The layers of a model that `build_model` made."""
+        return cls(config, {layer.name: layer for layer in model.layers})
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["layers"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    # ------------------------------------------------------------ running the layers
+
+    def encode(self, source_ids, training=False) -> Encoded:
+        """Source ids [batch, source length] (right-padded with 0) -> `Encoded`."""
+        config = self.config
+        mask = ops.not_equal(source_ids, text.PADDING_ID)
+        steps = self.embedding_dropout(self.source_embedding(source_ids), training=training)
+        for depth in range(1, config.num_layers):
+            steps = self.layers[f"encoder_{depth}"](steps, mask=mask, training=training)
+        results = self.layers[f"encoder_{config.num_layers}"](steps, mask=mask, training=training)
+        memory, states = cells.split_outputs_and_states(results, config.cell, config.bidirectional)
+        bridges = [self.layers[f"bridge_{i}"] for i in range(cells.state_count(config.target_cell))]
+        states = cells.bridge_states(cells.merge_directions(states, config.bidirectional), bridges)
+        keys = self.memory_keys(memory) if config.attention != "none" else None
+        return Encoded(memory, keys, mask, states)
+
+    def decode_sequence(self, target_in, encoded: Encoded, training=False):
+        """Teacher forcing: [START] w1 .. wn [batch, time] -> (logits [batch, time, vocabulary],
+        attention weights [batch, time, source length] or None)."""
+        mask = ops.not_equal(target_in, text.PADDING_ID)
+        steps = self.embedding_dropout(self.target_embedding(target_in), training=training)
+        results = self.decoder(steps, mask=mask, initial_state=encoded.states, training=training)
+        outputs, _ = cells.split_outputs_and_states(results, self.config.target_cell)
+        return self.head(outputs, encoded, mask, training)
+
+    def head(self, outputs, encoded: Encoded, query_mask=None, training=False):
+        """Decoder outputs [batch, time, units] -> (logits, attention weights or None)."""
+        weights = None
+        if self.config.attention != "none":
+            query = self.query_projection(outputs) if self.config.attention == "additive" else outputs
+            context, weights = self.attention(
+                [query, encoded.memory, encoded.keys],
+                mask=[query_mask, encoded.mask],
+                return_attention_scores=True,
+                training=training,
+            )
+            outputs = self.attention_output(ops.concatenate([outputs, context], axis=-1))
+        return self.logits(self.output_dropout(outputs, training=training)), weights
+
+    def initial_state(self, encoded: Encoded) -> dict:
+        """The decoding state: the decoder's states and what attention reads. Everything has
+        the batch first, so beam search tiles it across beams once and reorders it by parent."""
+        state = {"decoder": list(encoded.states), "mask": encoded.mask}
+        if self.config.attention != "none":
+            state.update(memory=encoded.memory, keys=encoded.keys)
+        return state
+
+    def step(self, tokens, state):
+        """One decoding step for `common.decoding`: previous tokens [batch] -> (logits
+        [batch, vocabulary] with padding, unknown and start ruled out, the new state)."""
+        inputs = self.target_embedding(tokens)
+        output, decoder_states = self.decoder.cell(inputs, list(state["decoder"]), training=False)
+        encoded = Encoded(state.get("memory"), state.get("keys"), state["mask"], [])
+        logits, _ = self.head(output[:, tf.newaxis, :], encoded)
+        vocabulary = tf.shape(logits)[-1]
+        forbidden = tf.reduce_sum(tf.one_hot(FORBIDDEN_OUTPUTS, vocabulary), axis=0) * _IMPOSSIBLE
+        return logits[:, 0, :] + forbidden, {**state, "decoder": list(decoder_states)}
+
+
+def build_model(config: Config, assets: Assets) -> keras.Model:
+    """The teacher-forced training model: (source ids, target input ids) -> logits, compiled
+    with cross-entropy that ignores padding (id 0)."""
+    from common.trainer import make_optimizer
+
+    network = Seq2Seq.new(config, assets)
+    source = keras.Input(shape=(None,), dtype="int32", name="source")
+    target_in = keras.Input(shape=(None,), dtype="int32", name="target_in")
+    logits, _ = network.decode_sequence(target_in, network.encode(source, training=None), training=None)
+    attention = "" if config.attention == "none" else f"_{config.attention}"
+    model = keras.Model([source, target_in], logits, name=f"{config.cell}_encoder_decoder{attention}")
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=text.PADDING_ID),
+    )
+    return model
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def output_limit(source_ids, ratio: float, requested=0):
+    """The most target words to write: `requested` when positive, else ratio * the batch's
+    longest source + OUTPUT_SLACK; never more than SERVE_MAX_OUTPUT_TOKENS."""
+    longest = tf.reduce_max(tf.math.count_nonzero(source_ids, axis=1, dtype=tf.int32))
+    relative = tf.cast(tf.math.ceil(ratio * tf.cast(longest, tf.float32)), tf.int32) + OUTPUT_SLACK
+    requested = tf.cast(requested, tf.int32)
+    return tf.minimum(tf.where(requested > 0, requested, relative), SERVE_MAX_OUTPUT_TOKENS)
+
+
+def translate_ids(network: Seq2Seq, source_ids, max_length, beam_width=1, length_penalty=0.6, greedy=False):
+    """Target ids [batch, max_length] (padding after each row's end) and lengths [batch].
+
+    The encoder runs once per sentence; beam search tiles its output across the beams.
+    `greedy=True` decodes greedily (beam_width is then unused).
+    """
+    encoded = network.encode(source_ids)
+    state = network.initial_state(encoded)
+    start = tf.fill([tf.shape(source_ids)[0]], text.START_ID)
+    if greedy:
+        return decoding.greedy(network.step, start, state, max_length, end_id=text.END_ID)
+    tokens, lengths, _ = decoding.beam_search(
+        network.step, start, state, max_length, text.END_ID, beam_width, length_penalty
+    )
+    return tokens, lengths
+
+
+def attention_map(network: Seq2Seq, source_ids, target_ids, lengths):
+    """The attention weights [batch, output length, source length] the decoder used for each
+    written word (one teacher-forced pass over the output; rows past a row's length are 0)."""
+    batch = tf.shape(target_ids)[0]
+    target_in = tf.concat([tf.fill([batch, 1], text.START_ID), target_ids[:, :-1]], axis=1)
+    _, weights = network.decode_sequence(target_in, network.encode(source_ids))
+    written = tf.sequence_mask(lengths, tf.shape(target_ids)[1], dtype=weights.dtype)
+    return weights * written[:, :, tf.newaxis]

@@ -1,0 +1,32 @@
+"""The translation task (see `common.task` for the contract; the parts live in this package)."""
+
+from common.task import Task
+from tasks.translation import data
+from tasks.translation.config import ATTENTIONS
+
+
+class TranslationTask(Task):
+    """Many-to-many, unaligned: an encoder-decoder scored with corpus BLEU and chrF."""
+
+    name = "translation"
+    summary = "sentence in, sentence out (encoder-decoder with attention); English -> Spanish Bible verses"
+    main_metrics = ("bleu", "chrf")
+
+    def variants(self):
+        """What `make compare` trains: no attention, additive and multiplicative."""
+        return {f"attention_{attention}": {"attention": attention} for attention in ATTENTIONS}
+
+    def result_line(self, metrics: dict) -> str:
+        """Beam and greedy scores, with the BLEU signature sacrebleu asks papers to print."""
+        return (
+            f"test BLEU {metrics['bleu']:.2f}, chrF {metrics['chrf']:.2f} (beam {metrics['beam_width']}; "
+            f"greedy BLEU {metrics['greedy_bleu']:.2f}; copying the source {metrics['copy_source_bleu']:.2f}) "
+            f"[{metrics['bleu_signature']}]"
+        )
+
+    def builtin_sources(self):
+        """The aligned Bible: fetching both Debian packages and reading them checks them."""
+        return {"bible_en_es": lambda: ", ".join(f"{key}={value}" for key, value in data.read_bible().summary.items())}
+
+
+TASK = TranslationTask()

@@ -1,0 +1,97 @@
+"""The encoder-decoder: every cell and attention builds and trains; step-by-step decoding
+is the teacher-forced model; beam width 1 is greedy; padding changes nothing; attention
+weights are a distribution over the real source words only."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.config import apply_overrides
+from tasks.translation import model as translation_model
+from tasks.translation.config import SERVE_MAX_OUTPUT_TOKENS, Config
+from tasks.translation.data import Assets
+
+ASSETS = Assets(
+    source_vocabulary=["", "[UNK]", *[f"s{i}" for i in range(30)]],
+    target_vocabulary=["", "[UNK]", "[START]", "[END]", *[f"t{i}" for i in range(30)]],
+    longest_training_source=8,
+)
+# Three sentences right-padded to the longest (ids >= 2 are words).
+SOURCES = tf.constant([[4, 5, 6, 7, 8, 9], [10, 11, 0, 0, 0, 0], [12, 13, 14, 0, 0, 0]], tf.int32)
+
+
+def network_for(*overrides):
+    config = apply_overrides(Config(), ["units=8", "decoder_units=12", "embedding_dim=6", "dropout=0", *overrides])
+    tf.keras.utils.set_random_seed(0)
+    model = translation_model.build_model(config, ASSETS)
+    return translation_model.Seq2Seq.of(model, config), model
+
+
+VARIANTS = [
+    ("attention=none",),
+    ("attention=additive", "cell=gru"),
+    ("attention=multiplicative", "cell=lstm", "num_layers=2"),
+    ("attention=multiplicative", "cell=simple_rnn", "bidirectional=false"),
+    ("attention=additive", "cell=lstm", "decoder_cell=gru"),
+]
+
+
+@pytest.mark.parametrize("overrides", VARIANTS)
+def test_stepwise_decoding_is_the_teacher_forced_model(overrides):
+    network, model = network_for(*overrides)
+    target_in = tf.constant([[2, 7, 8, 9], [2, 5, 0, 0], [2, 6, 6, 4]], tf.int32)
+    forced = model([SOURCES, target_in]).numpy()
+    state = network.initial_state(network.encode(SOURCES))
+    allowed = np.setdiff1d(np.arange(len(ASSETS.target_vocabulary)), translation_model.FORBIDDEN_OUTPUTS)
+    for position in range(target_in.shape[1]):
+        logits, state = network.step(target_in[:, position], state)
+        rows = np.flatnonzero(target_in[:, position].numpy() != 0)
+        np.testing.assert_allclose(logits.numpy()[rows][:, allowed], forced[rows, position][:, allowed], atol=1e-4)
+        assert np.all(logits.numpy()[:, translation_model.FORBIDDEN_OUTPUTS] < -1e8)
+
+
+@pytest.mark.parametrize("overrides", VARIANTS[:3])
+def test_beam_width_one_is_greedy(overrides):
+    network, _ = network_for(*overrides)
+    greedy = translation_model.translate_ids(network, SOURCES, 9, greedy=True)
+    beam = translation_model.translate_ids(network, SOURCES, 9, beam_width=1)
+    for expected, found in zip(greedy, beam):
+        np.testing.assert_array_equal(expected.numpy(), found.numpy())
+
+
+@pytest.mark.parametrize("overrides", VARIANTS[:3])
+def test_output_is_unchanged_when_the_batch_gains_padding(overrides):
+    network, _ = network_for(*overrides)
+    alone = SOURCES[1:2, :2]
+    for options in ({"greedy": True}, {"beam_width": 3}):
+        by_itself = translation_model.translate_ids(network, alone, 7, **options)
+        in_batch = translation_model.translate_ids(network, SOURCES, 7, **options)
+        np.testing.assert_array_equal(by_itself[0].numpy()[0], in_batch[0].numpy()[1])
+
+
+@pytest.mark.parametrize("attention", ["additive", "multiplicative"])
+def test_attention_weights_sum_to_one_over_real_words_and_are_zero_on_padding(attention):
+    network, _ = network_for(f"attention={attention}")
+    tokens, lengths = translation_model.translate_ids(network, SOURCES, 6, beam_width=2)
+    weights = translation_model.attention_map(network, SOURCES, tokens, lengths).numpy()
+    real = SOURCES.numpy() != 0
+    for row, length in enumerate(lengths.numpy()):
+        np.testing.assert_allclose(weights[row, :length].sum(axis=-1), 1.0, atol=1e-5)
+        assert np.all(weights[row, :, ~real[row]] == 0.0)
+        assert np.all(weights[row, length:] == 0.0)
+
+
+def test_output_length_is_relative_to_the_source_and_capped():
+    ids = tf.constant([[5, 6, 7, 0], [5, 0, 0, 0]])
+    assert int(translation_model.output_limit(ids, 1.5)) == 5 + 5
+    assert int(translation_model.output_limit(ids, 1.5, requested=3)) == 3
+    assert int(translation_model.output_limit(ids, 1.5, requested=10**6)) == SERVE_MAX_OUTPUT_TOKENS
+
+
+def test_the_model_learns_to_lower_its_loss():
+    network, model = network_for("attention=multiplicative", "learning_rate=0.02")
+    target = tf.constant([[2, 7, 8, 9, 3], [2, 5, 3, 0, 0], [2, 6, 6, 4, 3]], tf.int32)
+    history = model.fit((SOURCES, target[:, :-1]), target[:, 1:], epochs=120, verbose=0)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+    tokens, _ = translation_model.translate_ids(network, SOURCES, 6, beam_width=3)
+    np.testing.assert_array_equal(tokens.numpy()[0, :3], [7, 8, 9])

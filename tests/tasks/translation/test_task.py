@@ -1,0 +1,111 @@
+"""Translation end to end: make train / predict on toy pairs, the export answering in a
+fresh process as the model does, its three signatures, bad input at serving time and on
+the command line."""
+
+import json
+import subprocess
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.config import apply_overrides
+from tasks.translation.config import SERVE_MAX_OUTPUT_TOKENS, Config
+from tasks.translation.data import Assets
+from tasks.translation.serve import Translator
+from tests.helpers import call_in_fresh_process, finished_runs, run_cli
+from tests.tasks.translation.toy import TINY, number_pairs, write_tsv
+
+SERVED = ["one two three", "", "one zebra two", "eight seven " * 150, "  "]
+
+
+def test_train_learns_the_toy_task_and_the_export_translates(tmp_path, isolated_runs, capsys):
+    data = write_tsv(tmp_path / "pairs.tsv", number_pairs(400, seed=0), extra_column=True)
+    options = [f"dataset={data}", "epochs=12", *TINY]
+    assert run_cli("train", "translation", *options) == 0
+    assert "test BLEU" in (printed := capsys.readouterr().out) and "nrefs:1|case:lc|" in printed  # the signature
+    (run,) = finished_runs(isolated_runs, "translation")
+    for name in ("metrics.json", "translations.md", "attention_1.png", "model.keras", "export/saved_model.pb"):
+        assert (run / name).exists(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    # A copy task: near-perfect, far above copying the English words.
+    assert metrics["bleu"] > 90 and metrics["chrf"] > 90 and metrics["copy_source_bleu"] < 5, metrics
+    assert metrics["bleu_signature"].startswith("nrefs:1|case:lc|eff:no|tok:13a")
+    assert len(metrics["examples"]) == 10 and sum(b["sentences"] for b in metrics["bleu_by_length"].values()) == 40
+    description = json.loads((run / "export" / "task.json").read_text())
+    assert set(description["signatures"]) == {"serving_default", "translate", "attention"}
+
+    served = call_in_fresh_process(run / "export", {"text": SERVED})["translation"]
+    assert served[0] == "uno dos tres"
+    assert served[1] == "" and served[4] == ""  # empty input: empty output, not a crash
+    assert served[2].startswith("uno") and "[UNK]" not in served[2]  # an unknown word
+    assert 0 < len(served[3].split()) <= SERVE_MAX_OUTPUT_TOKENS  # longer than any training sentence
+
+    # The export answers as the model in memory does.
+    config = apply_overrides(Config(), options)
+    assets = Assets(**json.loads((run / "assets.json").read_text()))
+    translator = Translator(keras.models.load_model(run / "model.keras"), config, assets)
+    in_memory = translator.translate(tf.constant(SERVED), config.beam_width)[3].numpy()
+    assert [value.decode() for value in in_memory] == served
+
+    short = call_in_fresh_process(
+        run / "export", {"text": ["one two three four"], "beam_width": 1, "max_length": 2}, "translate"
+    )
+    assert short == {"translation": ["uno dos"], "length": [2]}
+    with pytest.raises(subprocess.CalledProcessError) as error:
+        call_in_fresh_process(run / "export", {"text": ["one"], "beam_width": 0, "max_length": 0}, "translate")
+    assert "beam_width must be >= 1, got" in error.value.stderr
+
+    attention = call_in_fresh_process(run / "export", {"text": ["one two three", "four"]}, "attention")
+    assert attention["translation"] == served[:1] + ["cuatro"]
+    assert attention["source_tokens"] == [["one", "two", "three"], ["four", "", ""]]
+    assert attention["target_tokens"][0][:3] == ["uno", "dos", "tres"]
+    assert attention["source_length"] == [3, 1] and attention["length"] == [3, 1]
+    weights = np.array(attention["weights"])
+    np.testing.assert_allclose(weights[0, :3].sum(axis=-1), 1.0, atol=1e-5)
+    assert np.all(weights[1, :, 1:] == 0) and weights[1, 0, 0] == pytest.approx(1.0)
+
+    capsys.readouterr()
+    assert run_cli("predict", "translation", "--text", "two three") == 0
+    assert json.loads(capsys.readouterr().out)["translation"] == "dos tres"
+
+
+def bad_input_cases(tmp_path):
+    missing = tmp_path / "missing.tsv"
+    no_pairs = tmp_path / "no_pairs.tsv"
+    no_pairs.write_text("just words\nmore words\n", encoding="utf-8")
+    one_bad = tmp_path / "one_bad.tsv"
+    one_bad.write_text("one\tuno\ntwo\t\n" + "three\ttres\n" * 20, encoding="utf-8")
+    good = write_tsv(tmp_path / "good.tsv", number_pairs(30))
+    return [
+        ([f"dataset={missing}"], "data file not found"),
+        ([f"dataset={no_pairs}"], "no source<TAB>target pairs"),
+        ([f"dataset={one_bad}", "skip_bad_lines=false"], f"{one_bad}, line 2: an empty side"),
+        ([f"dataset={good}", "beam_width=0"], "beam_width=0: must be at least 1"),
+        ([f"dataset={good}", "attention=dot"], "attention='dot': choose one of none, additive, multiplicative"),
+        ([f"dataset={good}", "cell=none"], "cell=none: an encoder-decoder needs a recurrent cell"),
+        ([f"dataset={good}", "max_length=1"], "no train pairs of at most 1 words"),
+        (["dataset=europarl"], "unknown dataset 'europarl'"),
+        ([f"dataset={good}", "tokenizer=bpe"], "'tokenizer' is refused for this task: translation is word level"),
+    ]
+
+
+def test_bad_inputs_get_one_line_errors_and_leave_no_run(tmp_path, isolated_runs, capsys):
+    for options, expected in bad_input_cases(tmp_path):
+        assert run_cli("train", "translation", "epochs=1", *TINY, *options) == 2, options
+        error = capsys.readouterr().err.strip().splitlines()
+        assert error[-1].startswith("error: ") and expected in error[-1], (options, error)
+        assert "Traceback" not in "\n".join(error)
+    assert not finished_runs(isolated_runs, "translation")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attention", ["additive", "multiplicative"])
+def test_learns_to_translate_and_reverse_with_attention(tmp_path, isolated_runs, attention):
+    data = write_tsv(tmp_path / "pairs.tsv", number_pairs(1500, seed=1, reverse=True, lengths=(3, 9)))
+    options = [f"dataset={data}", "epochs=25", *TINY, f"attention={attention}", "units=48", "decoder_units=64"]
+    assert run_cli("train", "translation", *options) == 0
+    (run,) = finished_runs(isolated_runs, "translation")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["bleu"] > 90 and metrics["greedy_bleu"] > 90, metrics
