@@ -1,6 +1,6 @@
 # Every target calls the one entry, main.py. Variables:
 #   TASK=sentiment  DATA=file-or-dataset  TEST=test-file  CELL=gru  ARGS="units=128 epochs=5"
-#   VALID=dev-file (tagging)   TARGET=col FEATURES=a,b TIME=col (timeseries, your own CSV)
+#   VALID=dev-file (tagging, generation, translation)   TARGET=col FEATURES=a,b TIME=col (timeseries, your own CSV)
 #   RUN=<run-id>    TEXT="text to classify"   GPU=1 (install TensorFlow's CUDA build)
 SHELL := /bin/bash
 PYTHON_BASE ?= python3
@@ -16,7 +16,8 @@ OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $
 help:
 	@echo "make install [GPU=1] | data | train TASK=.. [DATA=..] [CELL=..] [ARGS=\"k=v ..\"] | compare TASK=.."
 	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | test | test-all | lint"
-	@echo "make serve [HOST=..] [PORT=..] [MODELS=..] | bench | bench-tagging | bench-timeseries | bench-serve"
+	@echo "make serve [HOST=..] [PORT=..] [MODELS=..] | bench | bench-tagging | bench-timeseries | bench-generation"
+	@echo "make bench-translation | bench-serve | bench-faults"
 	@echo
 	@test -x $(PYTHON) && $(PYTHON) main.py --help 2>/dev/null || echo "(run 'make install' first for the task list)"
 

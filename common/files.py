@@ -99,3 +99,18 @@ def file_lock(path, wait: bool = False):
         yield
     finally:
         handle.close()
+
+
+@contextlib.contextmanager
+def directory_lock(path):
+    """An exclusive lock on a folder itself for the length of a `with` block (waits for
+    it); unlike a lock file it leaves nothing behind in the folder."""
+    import fcntl
+
+    Path(path).mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from common.errors import UserError
-from common.files import LockHeld, acquire_lock, file_lock
+from common.files import LockHeld, acquire_lock, directory_lock
 from common.sources import PROJECT_ROOT
 
 RUNS_VARIABLE = "RNN_SUITE_RUNS"
@@ -79,7 +79,7 @@ def start_run(task: str, config) -> Run:
     """
     incomplete = runs_root() / task / ".incomplete"
     while True:
-        with file_lock(incomplete / ".choosing.lock", wait=True):  # one chooser at a time
+        with directory_lock(incomplete):  # one process chooses at a time
             path, resumed = choose_run_folder(task, config, incomplete)
             try:
                 lock = acquire_lock(path / LOCK_FILE, wait=False)
