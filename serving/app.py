@@ -200,8 +200,12 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
             store.stop()
             executor.shutdown(wait=False, cancel_futures=True)
 
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204)
+
     routes = [
         Route("/", page),
+        Route("/favicon.ico", no_icon),
         Route("/healthz", healthz),
         Route("/metrics", prometheus),
         Route("/api/models", model_list),
