@@ -78,9 +78,14 @@ def build_vocabulary(token_lists, max_size: int = 20000, min_frequency: int = 1,
     `END_ID`), then tokens by descending frequency (ties alphabetically), at least
     `min_frequency`, `max_size` entries in total. Special and reserved tokens are always kept
     and never counted a second time, even when they also occur in the training tokens."""
+    counts = collections.Counter(token for tokens in token_lists for token in tokens)
+    return vocabulary_from_counts(counts, max_size, min_frequency, reserved)
+
+
+def vocabulary_from_counts(counts: dict, max_size: int = 20000, min_frequency: int = 1, reserved=()) -> list[str]:
+    """`build_vocabulary` from token counts already made (token -> count)."""
     head = [PADDING_TOKEN, UNKNOWN_TOKEN]
     head += [token for token in dict.fromkeys(reserved) if token not in head]
-    counts = collections.Counter(token for tokens in token_lists for token in tokens)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     special = set(head)
     kept = [token for token, count in ranked if count >= min_frequency and token not in special]

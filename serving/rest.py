@@ -128,7 +128,6 @@ def to_array(name: str, value, spec, max_string_length: int) -> np.ndarray:
                 raise BadRequest(f"input {name!r}: expected strings, got {type(item).__name__}")
             if len(item) > max_string_length:
                 raise BadRequest(f"input {name!r}: a string of {len(item)} characters; at most {max_string_length}")
-        array = array.astype(str).astype(object) if array.size else array
     else:
         try:
             array = np.array(value, dtype=spec.dtype.as_numpy_dtype)

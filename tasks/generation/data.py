@@ -218,9 +218,8 @@ def count_tokens(documents: list[str], level: str, lowercase: bool) -> dict[str,
 def build_vocabulary(documents: list[str], config: Config) -> list[str]:
     """Padding, unknown, START and END first, then training tokens by frequency."""
     counts = count_tokens(documents, config.tokenizer, config.lowercase)
-    repeated = [[token] * count for token, count in counts.items()]  # the shape build_vocabulary counts
-    return text.build_vocabulary(
-        repeated, config.max_vocabulary, config.min_frequency, (text.START_TOKEN, text.END_TOKEN)
+    return text.vocabulary_from_counts(
+        counts, config.max_vocabulary, config.min_frequency, (text.START_TOKEN, text.END_TOKEN)
     )
 
 

@@ -193,12 +193,15 @@ def make_encoder(config: Config, vocabulary) -> text.TextEncoder:
     return text.TextEncoder(vocabulary, config.tokenizer, config.lowercase, config.max_length, name="text_encoder")
 
 
-def make_datasets(config: Config, data: Data, global_batch_size: int, input_context=None) -> dict:
-    """Bucketed, right-padded (or, for comparison, pre-padded) batches of (ids, label)."""
+def make_datasets(config: Config, data: Data, global_batch_size: int, input_context=None, parts=None) -> dict:
+    """Bucketed, right-padded (or, for comparison, pre-padded) batches of (ids, label), for
+    every part or only the `parts` named."""
     encoder = make_encoder(config, data.assets.vocabulary)
     batch_size = per_replica_batch(global_batch_size, input_context)
     datasets = {}
     for part, texts in data.texts.items():
+        if parts is not None and part not in parts:
+            continue
         ids = encoder.ragged_ids(tf.constant(texts, dtype=tf.string))
         labels = tf.constant(data.labels[part], dtype=tf.int32)
         if config.pipeline == "prepadded":

@@ -9,7 +9,7 @@ from tasks.sentiment.data import Data, make_datasets
 
 def evaluate(model, config: Config, data: Data, run_path=None) -> dict:
     """Held-out test scores of the trained classifier."""
-    test = make_datasets(config, data, config.batch_size)["test"]
+    test = make_datasets(config, data, config.batch_size, parts=("test",))["test"]
     return scores_on(model, test, data.assets.class_names)
 
 
