@@ -17,6 +17,7 @@ right-padded rows of different lengths end in the state of their last real token
 import keras
 
 from common.cells import CELL_LAYERS, NO_RECURRENCE, state_count
+from common.embedding import word_embedding
 from common.trainer import make_optimizer
 from tasks.generation.config import Config
 from tasks.generation.data import Assets, training_steps
@@ -40,17 +41,18 @@ def state_shapes(config: Config) -> list[int]:
     return [config.units] * (state_count(config.cell) * config.num_layers)
 
 
-def network(token_ids, config: Config, vocabulary_size: int, stateful: bool = False, states=None):
+def network(token_ids, config: Config, vocabulary: list[str], stateful: bool = False, states=None):
     """Logits [batch, time, vocabulary] (float32) and the final states for `token_ids`.
 
     `states` (a flat list, `state_shapes` wide) starts each layer; None starts at zero.
     """
+    vocabulary_size = len(vocabulary)
     if config.tie_embeddings:
         embedding = keras.layers.ReversibleEmbedding(
             vocabulary_size, config.embedding_dim, mask_zero=True, reverse_dtype="float32", name="embedding"
         )
-    else:
-        embedding = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")
+    else:  # from scratch, or started from pretrained word vectors (`embeddings=`)
+        embedding = word_embedding(config, vocabulary)
     hidden = keras.layers.Dropout(config.dropout)(embedding(token_ids))
     final_states = []
     per_layer = len(state_shapes(config)) // config.num_layers if states else 0
@@ -79,7 +81,7 @@ def build_model(config: Config, assets: Assets) -> keras.Model:
     stateful = config.batching == "sequential" and config.cell != NO_RECURRENCE
     shape = {"batch_shape": (config.batch_size, None)} if stateful else {"shape": (None,)}
     token_ids = keras.Input(**shape, dtype="int32", name="token_ids")
-    logits, _ = network(token_ids, config, len(assets.vocabulary), stateful=stateful)
+    logits, _ = network(token_ids, config, assets.vocabulary, stateful=stateful)
     model = keras.Model(token_ids, logits, name=f"generation_{config.cell}")
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=make_language_model_optimizer(config, assets), loss=loss)
@@ -93,7 +95,7 @@ def build_step_model(config: Config, assets: Assets, weights_from: keras.Model |
     """
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     states = [keras.Input(shape=(width,), name=f"state_{index}") for index, width in enumerate(state_shapes(config))]
-    logits, final_states = network(token_ids, config, len(assets.vocabulary), states=states)
+    logits, final_states = network(token_ids, config, assets.vocabulary, states=states)
     step_model = keras.Model([token_ids, *states], [logits, *final_states], name="step_model")
     if weights_from is not None:
         step_model.set_weights(weights_from.get_weights())

@@ -118,7 +118,7 @@ def test_tiny_shakespeare_offline_with_mock_data():
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=1):
-        loaded = generation_data.load_data(configured("dataset=tiny_shakespeare", "bptt=2"))
+        loaded = generation_data.load_data(configured("dataset=tiny_shakespeare", "bptt=2", "batch_size=2"))
     assert loaded.summary["level"] == "char" and min(len(ids) for ids in loaded.ids.values()) >= 2
 
 

@@ -81,3 +81,21 @@ def test_sgd_schedule_halves_after_the_full_rate_epochs():
     optimizer = generation_model.make_language_model_optimizer(config, assets(train_tokens=1001))  # 10 steps per epoch
     rates = [float(optimizer._learning_rate(step)) for step in (0, 19, 20, 30)]
     assert rates == [1.0, 1.0, 0.5, 0.25]
+
+
+def test_word_level_models_can_start_from_pretrained_vectors(tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("moon 1 2 3\nlove -1 0 1\n", encoding="utf-8")
+    config = toy_config("tokenizer=word", f"embeddings={vectors}")
+    config.validate()
+    words = Assets(["", "[UNK]", "[START]", "[END]", "moon", "love", "sleeps"], "word", False, 1000)
+    model = generation_model.build_model(config, words)
+    matrix = model.get_layer("embedding").embeddings.numpy()
+    np.testing.assert_array_equal(matrix[4:6], [[1, 2, 3], [-1, 0, 1]])
+    step_model = generation_model.build_step_model(config, words, weights_from=model)
+    np.testing.assert_array_equal(step_model.get_layer("embedding").embeddings.numpy(), matrix)
+
+
+def test_pretrained_vectors_are_refused_at_character_level():
+    with pytest.raises(UserError, match="need tokenizer=word or token"):
+        toy_config("embeddings=glove-6b-50d").validate()
