@@ -76,10 +76,14 @@ def command_predict(arguments):
 
 
 def command_data(arguments):
+    from common import embedding
+
     for name in [arguments.task] if arguments.task else TASKS:
         task = get_task(name)
         for source, fetch in task.builtin_sources().items():
             print(f"{name}: {source} ready, {fetch()}")
+    for name in embedding.BUILTIN:
+        print(f"embeddings: {name} ready, {embedding.fetch_builtin(name)}")
 
 
 def command_serve(arguments):

@@ -106,18 +106,36 @@ class TextOptions(Options):
             raise UserError("max_length and min_frequency must be at least 1, max_vocabulary at least 3")
 
 
+EMBEDDING_VOCABULARIES = ("train", "train+vectors")
+
+
 @dataclasses.dataclass
 class EmbeddingOptions(Options):
     """Token embeddings: trained from scratch, or started from pretrained vectors."""
 
-    embedding_dim: int = option(128, "embedding size (taken from the file when embeddings= is set)")
-    embeddings: str = option("", "word2vec/GloVe text file to start the embeddings from")
-    freeze_embeddings: bool = option(False, "keep pretrained embeddings fixed")
+    embedding_dim: int = option(128, "embedding size (taken from the vectors when embeddings= is set)")
+    embeddings: str = option(
+        "", "pretrained vectors to start from: glove-6b-50d (built in), or a word2vec/GloVe text file or word2vec .bin"
+    )
+    freeze_embeddings: bool = option(False, "keep pretrained embeddings fixed throughout")
+    frozen_epochs: int = option(0, "pretrained embeddings: epochs held fixed before fine-tuning (0: fine-tune at once)")
+    embedding_vocabulary: str = option(
+        "train", "train (training words), or train+vectors (plus validation-text words that have a pretrained vector)"
+    )
 
     def validate(self):
         super().validate()
-        if self.embedding_dim < 1:
-            raise UserError("embedding_dim must be at least 1")
+        if self.embedding_dim < 1 or self.frozen_epochs < 0:
+            raise UserError("embedding_dim must be at least 1 and frozen_epochs at least 0")
+        self.check_choice("embedding_vocabulary", EMBEDDING_VOCABULARIES)
+        if self.embedding_vocabulary != "train" and not self.embeddings:
+            raise UserError(
+                "embedding_vocabulary=train+vectors needs pretrained vectors (embeddings=glove-6b-50d, a file)"
+            )
+        if self.freeze_embeddings and self.frozen_epochs:
+            raise UserError(
+                "freeze_embeddings keeps the vectors fixed throughout; frozen_epochs is for fine-tuning after"
+            )
 
 
 def field_help(config_class) -> list[tuple[str, str, object, str]]:

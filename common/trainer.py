@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from common import reports, runs
 from common.config import load_config, save_config
+from common.embedding import UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
 from common.export import load_export, write_saved_model
 from common.failpoints import failpoint
@@ -229,6 +230,7 @@ def fit(model, train, validation, config, run_path: Path, monitor="val_loss", mo
     else:
         callbacks = [
             EpochTimer(),
+            UnfreezeEmbeddings(),
             # The task's own callbacks may add values to the epoch's logs: before they are used.
             *extra_callbacks,
             best_epoch,
@@ -293,6 +295,8 @@ def fit_and_evaluate(task: Task, config, data: TaskData, run_path: Path, strateg
     metrics = task.evaluate(model, config, data, run_path)
     metrics.update(throughput(history, data.train_examples))
     metrics["parameters"] = int(model.count_params())
+    if pretrained_summary(model):
+        metrics["pretrained_embeddings"] = pretrained_summary(model)
     return model, metrics
 
 

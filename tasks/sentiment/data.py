@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import sources, splits, text
+from common.embedding import widen_vocabulary
 from common.errors import UserError
 from common.tables import FORMATS, line_of_row, read_table, require_columns
 from common.task import TaskData, per_replica_batch, shard
@@ -161,6 +162,8 @@ def make_data(config: Config, corpus: Corpus, rest=None, test=None) -> Data:
         texts["test"], part_labels["test"] = corpus.fixed_test
     tokens = text.tokenize(texts["train"], config.tokenizer, config.lowercase)
     vocabulary = text.build_vocabulary(tokens, config.max_vocabulary, config.min_frequency)
+    validation_tokens = text.tokenize(texts["validation"], config.tokenizer, config.lowercase)
+    vocabulary = widen_vocabulary(vocabulary, validation_tokens, config)
     summary = dict(corpus.summary, source=corpus.description, vocabulary=len(vocabulary))
     summary.update({f"{part}_examples": len(rows) for part, rows in texts.items()})
     return Data(

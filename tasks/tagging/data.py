@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import sources, text
+from common.embedding import widen_vocabulary
 from common.errors import UserError
 from common.tables import read_text_file
 from common.task import TaskData, per_replica_batch, shard
@@ -229,12 +230,17 @@ def lowercase_words(tokens: list[str]) -> list[str]:
     return [word.decode("utf-8") for word in tf.strings.lower(tf.constant(tokens), encoding="utf-8").numpy()]
 
 
-def build_vocabularies(config: Config, train_tokens) -> tuple[list[str], list[str]]:
-    """Word and character vocabularies from training tokens only."""
+def build_vocabularies(config: Config, train_tokens, validation_tokens=()) -> tuple[list[str], list[str]]:
+    """Word and character vocabularies from training tokens (the word vocabulary widened
+    with validation words that have pretrained vectors, when the config asks)."""
     words = [token for sentence in train_tokens for token in sentence]
     if config.lowercase:
         words = lowercase_words(words)
     vocabulary = text.build_vocabulary([words], config.max_vocabulary, config.min_frequency)
+    if config.embedding_vocabulary != "train":
+        validation_words = [token for sentence in validation_tokens for token in sentence]
+        validation_words = lowercase_words(validation_words) if config.lowercase else validation_words
+        vocabulary = widen_vocabulary(vocabulary, [validation_words], config)
     characters = text.build_vocabulary([list(word) for sentence in train_tokens for word in sentence], 1000, 1)
     return vocabulary, characters
 
@@ -249,7 +255,7 @@ def make_data(config: Config, corpus: Corpus) -> Data:
     tokens["train"], tags["train"], summary["cut_long_sentences"] = cut_long(
         tokens["train"], tags["train"], config.max_length
     )
-    vocabulary, characters = build_vocabularies(config, tokens["train"])
+    vocabulary, characters = build_vocabularies(config, tokens["train"], tokens["validation"])
     tag_names = tag_vocabulary(tags["train"])
     if len(tag_names) < 3:
         raise UserError(f"every training token has tag {tag_names[-1]!r}; a tagger needs at least two tags")

@@ -58,3 +58,22 @@ def test_mr_labels_from_id_ranges_checked_against_valence(tmp_path, monkeypatch)
     assert corpus.texts == ["A fine film.", "Uneven.", "Awful.", "Not bad at all."]
     assert corpus.labels.tolist() == [1, 1, 0, 0]
     assert corpus.summary["label_valence_agreement"] == 0.5
+
+
+def test_pretrained_vocabulary_takes_validation_words_with_vectors_but_never_test_words(tmp_path):
+    """Each review has one word of its own; all have vectors but "nova9". The widened
+    vocabulary gains exactly the validation reviews' own words, never a test review's."""
+    words = [f"word{index}" for index in range(19)] + ["nova9"]
+    train = write_csv(
+        tmp_path / "train.csv", [(f"good film {word}", ("pos", "neg")[i % 2]) for i, word in enumerate(words)]
+    )
+    test = write_csv(tmp_path / "test.csv", [("gorgeous film", "pos"), ("dreadful film", "neg")])
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{word} 1 1\n" for word in [*words[:-1], "gorgeous", "dreadful"]), encoding="utf-8")
+    options = [f"dataset={train}", f"test_file={test}", f"embeddings={vectors}", "validation_share=0.3"]
+    widened = sentiment_data.load_data(apply_overrides(Config(), [*options, "embedding_vocabulary=train+vectors"]))
+    plain = sentiment_data.load_data(apply_overrides(Config(), options))
+    validation_words = {text_value.split()[-1] for text_value in widened.texts["validation"]}
+    added = set(widened.assets.vocabulary) - set(plain.assets.vocabulary)
+    assert added and added == validation_words - {"nova9"}
+    assert not {"gorgeous", "dreadful"} & set(widened.assets.vocabulary)
