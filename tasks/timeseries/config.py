@@ -45,6 +45,9 @@ class Config(RecurrentOptions, TrainConfig):
     dropout: float = option(0.0, "dropout on the inputs of each recurrent layer")
     loss: str = option("mse", "mse or huber (on the normalized scale)")
     residual: bool = option(True, "forecast the change from the window's last value (trending series need it)")
+    highway: int = option(
+        -1, "linear highway (LSTNet): a linear map of the last N window steps added to the forecast; -1: all, 0: off"
+    )
     season: int = option(0, "season length for seasonal naive (0: the dataset's default; none for own files)")
     arima_order: str = option("", "ARIMA baseline order p,d,q (empty: the dataset's default)")
     seasonal_order: str = option("", "ARIMA baseline seasonal order P,D,Q,s (empty: the dataset's default)")
@@ -57,8 +60,8 @@ class Config(RecurrentOptions, TrainConfig):
         self.check_choice("loss", LOSSES)
         if self.mode == "autoregressive" and feature_names(self):
             raise UserError("mode=autoregressive cannot feed back extra features (their future is unknown); use direct")
-        if min(self.horizon, self.stride) < 1 or self.window < 0 or self.season < 0:
-            raise UserError("horizon and stride must be at least 1; window and season at least 0")
+        if min(self.horizon, self.stride) < 1 or self.window < 0 or self.season < 0 or self.highway < -1:
+            raise UserError("horizon and stride must be at least 1; window and season at least 0; highway -1 or more")
         if not 0 <= self.max_missing_share < 1:
             raise UserError("max_missing_share must be in [0, 1)")
         parse_order(self.arima_order, 3, "arima_order")

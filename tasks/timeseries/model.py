@@ -39,17 +39,29 @@ def build_model(config: Config, assets: Assets) -> keras.Model:
 
 
 def head(inputs, config: Config, outputs: int):
-    """RNN stack and dense head. With `residual`, the target column is read relative to
-    its last value and the head forecasts the change from it, so a series that trends
-    beyond its training range (CO2) needs no values the network never saw."""
-    if not config.residual:
-        hidden = recurrent_stack(inputs, config.cell, config.units, config.num_layers, False, config.dropout)
-        # float32 output keeps the regression exact under mixed precision.
-        return keras.layers.Dense(outputs, dtype="float32", name="forecast")(hidden)
-    last = inputs[:, -1:, 0]  # [batch, 1]: the target at the forecast origin
-    relative = keras.layers.Concatenate(axis=-1, name="relative_window")(
-        [inputs[:, :, :1] - inputs[:, -1:, :1], inputs[:, :, 1:]]
-    )
-    hidden = recurrent_stack(relative, config.cell, config.units, config.num_layers, False, config.dropout)
-    change = keras.layers.Dense(outputs, dtype="float32", name="change")(hidden)
-    return keras.layers.Add(dtype="float32", name="forecast")([change, keras.ops.cast(last, "float32")])
+    """RNN stack and dense head, plus the linear highway. With `residual`, the target
+    column is read relative to its last value and the head forecasts the change from it,
+    so a series that trends beyond its training range (CO2) needs no values the network
+    never saw."""
+    if config.residual:
+        last = inputs[:, -1:, 0]  # [batch, 1]: the target at the forecast origin
+        inputs = keras.layers.Concatenate(axis=-1, name="relative_window")(
+            [inputs[:, :, :1] - inputs[:, -1:, :1], inputs[:, :, 1:]]
+        )
+    hidden = recurrent_stack(inputs, config.cell, config.units, config.num_layers, False, config.dropout)
+    # float32 outputs keep the regression exact under mixed precision.
+    parts = [keras.layers.Dense(outputs, dtype="float32", name="recurrent_forecast")(hidden)]
+    if config.highway:
+        parts.append(highway(inputs, config, outputs))
+    if config.residual:
+        parts.append(keras.ops.cast(last, "float32"))
+    return parts[0] if len(parts) == 1 else keras.layers.Add(dtype="float32", name="forecast")(parts)
+
+
+def highway(inputs, config: Config, outputs: int):
+    """The autoregressive highway of LSTNet (Lai et al. 2018): a linear map of the window's
+    last `highway` steps (every column), summed with the recurrent forecast. The model then
+    contains the linear baseline and the RNN only has to learn what a linear map misses."""
+    steps = config.window if config.highway < 0 else min(config.highway, config.window)
+    recent = keras.layers.Flatten(name="highway_inputs")(inputs[:, -steps:, :])
+    return keras.layers.Dense(outputs, dtype="float32", name="highway")(recent)

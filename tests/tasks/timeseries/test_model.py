@@ -33,3 +33,25 @@ def test_autoregressive_mode_feeds_predictions_back(tmp_path):
     shifted = np.concatenate([window[:, 1:], first[:, :, None]], axis=1)
     second = one_step.predict(shifted, verbose=0)
     np.testing.assert_allclose(model.predict(window, verbose=0)[:, :2], np.concatenate([first, second], 1), rtol=1e-5)
+
+
+def test_the_highway_adds_a_linear_map_of_the_window_to_the_forecast(tmp_path):
+    """With the recurrent head silenced, the forecast is the window's last value plus the
+    highway's linear map of the (relative) window: here it picks the value before the last."""
+    config = config_for(toy_csv(tmp_path), "highway=3")
+    data = ts_data.load_data(config)
+    model = ts_model.build_model(config, data.assets)
+    recurrent, highway = model.get_layer("recurrent_forecast"), model.get_layer("highway")
+    recurrent.set_weights([np.zeros_like(weight) for weight in recurrent.get_weights()])
+    columns = len(data.series.columns)
+    picks = np.zeros((3 * columns, 1), np.float32)
+    picks[columns * 1] = 1.0  # the target column, one step before the last
+    highway.set_weights([picks, np.zeros(1, np.float32)])
+    window = np.random.default_rng(2).normal(size=(4, 12, columns)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(window, verbose=0)[:, 0], window[:, -2, 0], atol=1e-6)
+
+
+def test_without_the_highway_the_model_has_none(tmp_path):
+    config = config_for(toy_csv(tmp_path), "highway=0")
+    model = ts_model.build_model(config, ts_data.load_data(config).assets)
+    assert "highway" not in [layer.name for layer in model.layers]
