@@ -35,21 +35,25 @@ def seasonal_naive_forecast(target: np.ndarray, origins, window: int, horizon: i
     return target[source]
 
 
+def least_squares(features: np.ndarray, targets: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
+    """Weights (the intercept last) of the least-squares map from `features` [n, k] to
+    `targets` [n, outputs]; a small ridge keeps constant columns solvable."""
+    design = np.concatenate([features, np.ones((len(features), 1))], axis=1)
+    penalty = ridge * np.eye(design.shape[1])
+    penalty[-1, -1] = 0.0  # the intercept is not shrunk
+    return np.linalg.solve(design.T @ design + penalty, design.T @ targets)
+
+
 def linear_forecast(windows: windowing.Windows, part: str = "test", ridge: float = 1e-3) -> np.ndarray:
     """Least squares from the flattened (normalized) window to every horizon step,
-    fitted on the training windows; a small ridge keeps constant columns solvable."""
+    fitted on the training windows."""
     normalizer = windows.normalizer
 
-    def design(inputs):
-        flat = normalizer.transform(inputs).reshape(len(inputs), -1)
-        return np.concatenate([flat, np.ones((len(flat), 1))], axis=1)
+    def flat(inputs):
+        return normalizer.transform(inputs).reshape(len(inputs), -1)
 
-    train = design(windows.inputs["train"])
-    targets = normalizer.transform_target(windows.targets["train"])
-    penalty = ridge * np.eye(train.shape[1])
-    penalty[-1, -1] = 0.0  # the intercept is not shrunk
-    weights = np.linalg.solve(train.T @ train + penalty, train.T @ targets)
-    return normalizer.inverse_target(design(windows.inputs[part]) @ weights)
+    weights = least_squares(flat(windows.inputs["train"]), normalizer.transform_target(windows.targets["train"]), ridge)
+    return normalizer.inverse_target(flat(windows.inputs[part]) @ weights[:-1] + weights[-1])
 
 
 def arima_forecast(target, train_stop: int, origins, window: int, horizon: int, order, seasonal_order=None):

@@ -2,9 +2,11 @@
 autoregressive, optionally forecasting the change from the window's last value."""
 
 import keras
+import numpy as np
 
 from common.cells import recurrent_stack
 from common.trainer import make_optimizer
+from tasks.timeseries.baselines import least_squares
 from tasks.timeseries.config import Config, resolve_defaults
 from tasks.timeseries.data import Assets
 
@@ -43,18 +45,20 @@ def head(inputs, config: Config, outputs: int):
     column is read relative to its last value and the head forecasts the change from it,
     so a series that trends beyond its training range (CO2) needs no values the network
     never saw."""
+    recurrent_inputs = inputs
     if config.residual:
-        last = inputs[:, -1:, 0]  # [batch, 1]: the target at the forecast origin
-        inputs = keras.layers.Concatenate(axis=-1, name="relative_window")(
+        recurrent_inputs = keras.layers.Concatenate(axis=-1, name="relative_window")(
             [inputs[:, :, :1] - inputs[:, -1:, :1], inputs[:, :, 1:]]
         )
-    hidden = recurrent_stack(inputs, config.cell, config.units, config.num_layers, False, config.dropout)
+    hidden = recurrent_stack(recurrent_inputs, config.cell, config.units, config.num_layers, False, config.dropout)
     # float32 outputs keep the regression exact under mixed precision.
     parts = [keras.layers.Dense(outputs, dtype="float32", name="recurrent_forecast")(hidden)]
     if config.highway:
+        # The window as it is, not relative: relative values would tie the weights of the
+        # target's past values to sum to one, and the linear fit could not be represented.
         parts.append(highway(inputs, config, outputs))
     if config.residual:
-        parts.append(keras.ops.cast(last, "float32"))
+        parts.append(keras.ops.cast(inputs[:, -1:, 0], "float32"))  # the target at the forecast origin
     return parts[0] if len(parts) == 1 else keras.layers.Add(dtype="float32", name="forecast")(parts)
 
 
@@ -65,3 +69,36 @@ def highway(inputs, config: Config, outputs: int):
     steps = config.window if config.highway < 0 else min(config.highway, config.window)
     recent = keras.layers.Flatten(name="highway_inputs")(inputs[:, -steps:, :])
     return keras.layers.Dense(outputs, dtype="float32", name="highway")(recent)
+
+
+def least_squares_highway(config: Config, windows) -> tuple[np.ndarray, np.ndarray]:
+    """The highway's kernel and bias fitted by least squares (as the linear baseline) on the
+    normalized training windows, in the model's own terms: the change from the last value
+    with `residual`, one output per horizon step (`direct`) or the next step (`autoregressive`)."""
+    inputs = windows.normalizer.transform(windows.inputs["train"])
+    targets = windows.normalizer.transform_target(windows.targets["train"])
+    if config.mode == "autoregressive":
+        targets = targets[:, :1]
+    if config.residual:
+        targets = targets - inputs[:, -1:, 0]  # the model adds the last value itself
+    steps = config.window if config.highway < 0 else min(config.highway, config.window)
+    weights = least_squares(inputs[:, -steps:, :].reshape(len(inputs), -1), targets)
+    return weights[:-1].astype("float32"), weights[-1].astype("float32")
+
+
+class StartFromLinear(keras.callbacks.Callback):
+    """Starts the model at the linear baseline: the highway takes the least-squares
+    weights and the recurrent head starts at zero, so training begins from the linear
+    forecast and the RNN learns only what improves on it. Runs before the epoch backup
+    is restored, so a resumed run keeps its trained weights."""
+
+    def __init__(self, kernel: np.ndarray, bias: np.ndarray):
+        super().__init__()
+        self.kernel, self.bias = kernel, bias
+
+    def on_train_begin(self, logs=None):
+        for layer in self.model._flatten_layers():
+            if layer.name == "highway":
+                layer.set_weights([self.kernel, self.bias])
+            elif layer.name == "recurrent_forecast":
+                layer.set_weights([np.zeros_like(weight) for weight in layer.get_weights()])

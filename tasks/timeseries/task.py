@@ -2,7 +2,7 @@
 data, model, metrics and serve modules (see `common.task`)."""
 
 from common.task import RECURRENT_VARIANTS, Task
-from tasks.timeseries import config, data, metrics
+from tasks.timeseries import config, data, metrics, model
 
 
 def describe(series) -> str:
@@ -24,6 +24,11 @@ class TimeseriesTask(Task):
             "co2": lambda: describe(data.read_co2(defaults)),
             "electricity": lambda: describe(data.read_electricity(defaults)),
         }
+
+    def callbacks(self, options, loaded):
+        if not options.highway:
+            return []
+        return [model.StartFromLinear(*model.least_squares_highway(options, loaded.windows))]
 
     def result_line(self, scores):
         return metrics.describe_scores(scores)

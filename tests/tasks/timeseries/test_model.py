@@ -37,7 +37,7 @@ def test_autoregressive_mode_feeds_predictions_back(tmp_path):
 
 def test_the_highway_adds_a_linear_map_of_the_window_to_the_forecast(tmp_path):
     """With the recurrent head silenced, the forecast is the window's last value plus the
-    highway's linear map of the (relative) window: here it picks the value before the last."""
+    highway's linear map of the window: here the value before the last minus the last."""
     config = config_for(toy_csv(tmp_path), "highway=3")
     data = ts_data.load_data(config)
     model = ts_model.build_model(config, data.assets)
@@ -45,7 +45,7 @@ def test_the_highway_adds_a_linear_map_of_the_window_to_the_forecast(tmp_path):
     recurrent.set_weights([np.zeros_like(weight) for weight in recurrent.get_weights()])
     columns = len(data.series.columns)
     picks = np.zeros((3 * columns, 1), np.float32)
-    picks[columns * 1] = 1.0  # the target column, one step before the last
+    picks[columns * 1], picks[columns * 2] = 1.0, -1.0  # the target column: x[-2] - x[-1]
     highway.set_weights([picks, np.zeros(1, np.float32)])
     window = np.random.default_rng(2).normal(size=(4, 12, columns)).astype(np.float32)
     np.testing.assert_allclose(model.predict(window, verbose=0)[:, 0], window[:, -2, 0], atol=1e-6)
@@ -55,3 +55,21 @@ def test_without_the_highway_the_model_has_none(tmp_path):
     config = config_for(toy_csv(tmp_path), "highway=0")
     model = ts_model.build_model(config, ts_data.load_data(config).assets)
     assert "highway" not in [layer.name for layer in model.layers]
+
+
+@pytest.mark.parametrize("extra", [[], ["residual=false"], ["horizon=3"]])
+def test_training_starts_from_the_linear_baseline(tmp_path, extra):
+    """After `StartFromLinear` the untrained forecaster answers exactly what the
+    least-squares linear baseline answers on the test windows."""
+    from tasks.timeseries.baselines import linear_forecast
+
+    config = config_for(toy_csv(tmp_path), *extra)
+    data = ts_data.load_data(config)
+    model = ts_model.build_model(config, data.assets)
+    start = ts_model.StartFromLinear(*ts_model.least_squares_highway(config, data.windows))
+    start.set_model(model)
+    start.on_train_begin()
+    normalizer = data.windows.normalizer
+    inputs = normalizer.transform(data.windows.inputs["test"]).astype(np.float32)
+    forecast = normalizer.inverse_target(model.predict(inputs, verbose=0))
+    np.testing.assert_allclose(forecast, linear_forecast(data.windows), rtol=1e-4, atol=1e-3)
