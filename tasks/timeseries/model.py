@@ -7,7 +7,7 @@ import numpy as np
 from common.cells import recurrent_stack
 from common.trainer import make_optimizer
 from tasks.timeseries.baselines import least_squares
-from tasks.timeseries.config import Config, resolve_defaults
+from tasks.timeseries.config import Config, highway_steps, resolve_defaults
 from tasks.timeseries.data import Assets
 
 
@@ -53,7 +53,7 @@ def head(inputs, config: Config, outputs: int):
     hidden = recurrent_stack(recurrent_inputs, config.cell, config.units, config.num_layers, False, config.dropout)
     # float32 outputs keep the regression exact under mixed precision.
     parts = [keras.layers.Dense(outputs, dtype="float32", name="recurrent_forecast")(hidden)]
-    if config.highway:
+    if highway_steps(config):
         # The window as it is, not relative: relative values would tie the weights of the
         # target's past values to sum to one, and the linear fit could not be represented.
         parts.append(highway(inputs, config, outputs))
@@ -66,7 +66,7 @@ def highway(inputs, config: Config, outputs: int):
     """The autoregressive highway of LSTNet (Lai et al. 2018): a linear map of the window's
     last `highway` steps (every column), summed with the recurrent forecast. The model then
     contains the linear baseline and the RNN only has to learn what a linear map misses."""
-    steps = config.window if config.highway < 0 else min(config.highway, config.window)
+    steps = highway_steps(config)
     recent = keras.layers.Flatten(name="highway_inputs")(inputs[:, -steps:, :])
     return keras.layers.Dense(outputs, dtype="float32", name="highway")(recent)
 
@@ -81,7 +81,7 @@ def least_squares_highway(config: Config, windows) -> tuple[np.ndarray, np.ndarr
         targets = targets[:, :1]
     if config.residual:
         targets = targets - inputs[:, -1:, 0]  # the model adds the last value itself
-    steps = config.window if config.highway < 0 else min(config.highway, config.window)
+    steps = highway_steps(config)
     weights = least_squares(inputs[:, -steps:, :].reshape(len(inputs), -1), targets)
     return weights[:-1].astype("float32"), weights[-1].astype("float32")
 

@@ -26,7 +26,7 @@ class TimeseriesTask(Task):
         }
 
     def callbacks(self, options, loaded):
-        if not options.highway:
+        if not config.highway_steps(options):
             return []
         return [model.StartFromLinear(*model.least_squares_highway(options, loaded.windows))]
 

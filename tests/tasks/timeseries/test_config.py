@@ -17,6 +17,7 @@ from tasks.timeseries.task import TASK
         (["arima_order=2,0"], "expected 3 non-negative integers"),
         (["horizon=0"], "at least 1"),
         (["test_file=later.csv"], "test_file is not used for forecasting"),
+        (["highway=-1"], "highway=.-1.: expected all, off or a number of steps"),
     ],
 )
 def test_bad_options_are_refused(options, message):
@@ -34,3 +35,11 @@ def test_forecasters_have_no_bidirectional_option_or_variant():
     with pytest.raises(UserError, match="option 'bidirectional' is refused for this task: a forecaster must never"):
         apply_overrides(Config(), ["bidirectional=true"])
     assert not any("bidirectional" in name for name in TASK.variants())
+
+
+def test_the_highway_default_is_chosen_per_dataset():
+    from tasks.timeseries.config import highway_steps
+
+    steps = {name: highway_steps(resolve_defaults(Config(dataset=name))) for name in ("sunspots", "co2", "electricity")}
+    assert steps == {"sunspots": 24, "co2": 0, "electricity": 96}
+    assert highway_steps(resolve_defaults(Config(dataset="mine.csv", highway="6"))) == 6

@@ -52,7 +52,7 @@ def test_the_highway_adds_a_linear_map_of_the_window_to_the_forecast(tmp_path):
 
 
 def test_without_the_highway_the_model_has_none(tmp_path):
-    config = config_for(toy_csv(tmp_path), "highway=0")
+    config = config_for(toy_csv(tmp_path), "highway=off")
     model = ts_model.build_model(config, ts_data.load_data(config).assets)
     assert "highway" not in [layer.name for layer in model.layers]
 
