@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from common.errors import UserError
+from common.errors import UserError, WorkerLost
 
 
 def read_cluster() -> dict:
@@ -136,6 +136,11 @@ def build_for_training(model, strategy, dataset) -> None:
             model.optimizer.build(model.trainable_variables)
 
 
+# What a step raises on the other workers when one is gone (its socket closed, or the
+# collective timed out).
+LOST = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError)
+
+
 def run_epochs(model, strategy, train, validation, epochs: int, callbacks: list, verbose: int) -> None:
     """`model.fit(train, validation_data=validation, epochs=epochs)` under `strategy`, with
     distributed datasets (`distribute`): the same epochs, logs and callback calls."""
@@ -146,20 +151,55 @@ def run_epochs(model, strategy, train, validation, epochs: int, callbacks: list,
     train_step = replica_function(strategy, model.train_step, train.element_spec)
     test_step = replica_function(strategy, model.test_step, validation.element_spec)
     model.stop_training = False
-    callbacks.on_train_begin()
+    callbacks.on_train_begin()  # BackupAndRestore restores this worker's backup
     logs = {}
-    for epoch in range(model._initial_epoch or 0, epochs):  # BackupAndRestore sets it
-        model.reset_metrics()
-        callbacks.on_epoch_begin(epoch)
-        for step, batch in enumerate(train):
-            callbacks.on_train_batch_begin(step)
-            callbacks.on_train_batch_end(step, train_step(batch))
-        logs = metric_logs(model)
-        logs.update({f"val_{name}": value for name, value in evaluate(model, test_step, validation, callbacks).items()})
-        callbacks.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
+    try:
+        for epoch in range(first_epoch(model, strategy, callbacks), epochs):
+            logs = run_epoch(model, epoch, train_step, train, test_step, validation, callbacks)
+            if model.stop_training:
+                break
+    except LOST as error:
+        raise WorkerLost(
+            f"another worker was lost ({type(error).__name__}); start every worker again with the same command: "
+            "training resumes from the last epoch backup"
+        ) from None
     callbacks.on_train_end(logs)
+
+
+def first_epoch(model, strategy, callbacks) -> int:
+    """The epoch every worker starts from. Each restored its own backup; a worker killed
+    between two workers' backups of one epoch leaves the others one epoch ahead of it,
+    and they go back to their previous backup (BackupAndRestore keeps it) to match."""
+    restored = model._initial_epoch or 0  # BackupAndRestore sets it
+    everyone = strategy.run(lambda: tf.distribute.get_replica_context().all_gather(tf.constant([restored]), axis=0))
+    agreed = int(tf.reduce_min(strategy.experimental_local_results(everyone)[0]))
+    if agreed == restored:
+        return agreed
+    backup = next(
+        callback for callback in callbacks.callbacks if isinstance(callback, keras.callbacks.BackupAndRestore)
+    )
+    previous = Path(backup._prev_training_metadata_path)
+    if not previous.exists() or json.loads(previous.read_text())["epoch"] != agreed:
+        raise RuntimeError(
+            f"this worker's backup is of epoch {restored}, another's of epoch {agreed}, and no backup here matches; "
+            f"remove the folder {backup.backup_dir} on every worker to train the run again from its first epoch"
+        )
+    model.load_weights(backup._prev_weights_path)
+    print(f"going back to the backup of epoch {agreed}, where another worker resumes")
+    return agreed
+
+
+def run_epoch(model, epoch, train_step, train, test_step, validation, callbacks) -> dict:
+    """One epoch of training and validation; its logs, as `model.fit` gives them."""
+    model.reset_metrics()
+    callbacks.on_epoch_begin(epoch)
+    for step, batch in enumerate(train):
+        callbacks.on_train_batch_begin(step)
+        callbacks.on_train_batch_end(step, train_step(batch))
+    logs = metric_logs(model)
+    logs.update({f"val_{name}": value for name, value in evaluate(model, test_step, validation, callbacks).items()})
+    callbacks.on_epoch_end(epoch, logs)
+    return logs
 
 
 def evaluate(model, test_step, dataset, callbacks) -> dict:
