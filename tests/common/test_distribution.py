@@ -13,6 +13,8 @@ import pytest
 from common import distribution
 from common import trainer as training
 from common.errors import UserError
+from tests.helpers import finished_runs
+from tests.tasks.sentiment.toy import review_rows, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,3 +174,43 @@ def test_two_workers_with_different_data_match_each_other_and_one_process(tmp_pa
     for index in range(2):
         assert (tmp_path / f"worker-{index}" / "checkpoints" / "best.weights.h5").exists()
         assert len(training.read_history(tmp_path / f"worker-{index}" / "history.csv")) == 3
+
+
+def train_sentiment(folder, data, environment):
+    """`main.py train sentiment` on toy data as one worker; runs go to folder/runs."""
+    environment = dict(os.environ, RNN_SUITE_RUNS=str(folder / "runs"), TF_CPP_MIN_LOG_LEVEL="3", **environment)
+    environment.setdefault("RNN_SUITE_KILL_AT", "")
+    options = ["epochs=3", "units=8", "embedding_dim=8", "batch_size=16", "verbose=2", "patience=5", "dropout=0.0"]
+    return subprocess.Popen(
+        [sys.executable, "main.py", "train", "sentiment", f"dataset={data}", *options],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_a_killed_worker_started_again_finishes_the_run_and_only_the_chief_writes_it(tmp_path):
+    data = write_csv(tmp_path / "reviews.csv", review_rows(400))
+    # Worker 1 is killed in its second epoch (16 steps an epoch); worker 0 loses it and stops.
+    environments = worker_environments(2)
+    environments[1]["RNN_SUITE_KILL_AT"] = "batch:20"
+    first = [train_sentiment(tmp_path, data, environment) for environment in environments]
+    results = [(process.wait(timeout=300), process.communicate()[1]) for process in first]
+    assert results[1][0] == -9 and results[0][0] == 1
+    assert results[0][1].strip().splitlines()[-1].startswith("error: another worker was lost")
+    # As a cluster launcher would: both workers started again with the same command.
+    again = [train_sentiment(tmp_path, data, environment) for environment in worker_environments(2)]
+    outputs = [process.communicate(timeout=300) for process in again]
+    assert [process.returncode for process in again] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    chief_out, worker_out = outputs[0][0], outputs[1][0]
+    assert "resuming unfinished run" in chief_out and "Epoch 1/3" not in chief_out  # from the epoch backup
+    assert "Epoch 1/3" not in worker_out and "the chief (worker 0) writes the run" in worker_out
+    # One finished run, written by the chief; nothing left by the other worker.
+    root = tmp_path / "runs" / "sentiment"
+    runs = finished_runs(tmp_path / "runs", "sentiment")
+    assert len(runs) == 1 and (runs[0] / "export" / "saved_model.pb").exists()
+    assert list(training.read_history(runs[0] / "history.csv")["epoch"]) == [0, 1, 2]
+    assert not (root / ".workers").exists() and not list((root / ".incomplete").iterdir())
