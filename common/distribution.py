@@ -20,6 +20,7 @@ best epoch, early stopping, TensorBoard, backup and restore).
 import functools
 import json
 import os
+import shutil
 from pathlib import Path
 
 import keras
@@ -184,7 +185,10 @@ def first_epoch(model, strategy, callbacks) -> int:
             f"this worker's backup is of epoch {restored}, another's of epoch {agreed}, and no backup here matches; "
             f"remove the folder {backup.backup_dir} on every worker to train the run again from its first epoch"
         )
-    model.load_weights(backup._prev_weights_path)
+    # Keras loads only files named .weights.h5: the previous backup becomes the latest.
+    shutil.copyfile(backup._prev_weights_path, backup._weights_path)
+    shutil.copyfile(previous, backup._training_metadata_path)
+    model.load_weights(backup._weights_path)
     print(f"going back to the backup of epoch {agreed}, where another worker resumes")
     return agreed
 

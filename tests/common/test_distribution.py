@@ -69,7 +69,7 @@ def pipeline(context=None):
     dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
     return dataset.batch(context.get_per_replica_batch_size(32))
 data = distribution.distribute(strategy, pipeline) if distribution.is_multi_worker(strategy) else pipeline()
-config = TrainConfig(epochs=3, verbose="0", patience=5, clipnorm=0)
+config = TrainConfig(epochs=int(sys.argv[2]), verbose="0", patience=5, clipnorm=0)
 history = trainer.fit(model, data, data, config, Path(sys.argv[1]), strategy=strategy)
 print(json.dumps({"weights": [w.tolist() for w in model.get_weights()], "val_loss": list(history["val_loss"])}))
 """
@@ -157,9 +157,9 @@ def last_json(process, timeout=300):
 
 
 def test_two_workers_with_different_data_match_each_other_and_one_process(tmp_path):
-    one = run_python(TOY_FIT, tmp_path / "one", environment={"TF_CONFIG": ""})
+    one = run_python(TOY_FIT, tmp_path / "one", 3, environment={"TF_CONFIG": ""})
     workers = [
-        run_python(TOY_FIT, tmp_path / f"worker-{index}", environment=environment)
+        run_python(TOY_FIT, tmp_path / f"worker-{index}", 3, environment=environment)
         for index, environment in enumerate(worker_environments(2))
     ]
     first, second = (last_json(process) for process in workers)
@@ -214,3 +214,23 @@ def test_a_killed_worker_started_again_finishes_the_run_and_only_the_chief_write
     assert len(runs) == 1 and (runs[0] / "export" / "saved_model.pb").exists()
     assert list(training.read_history(runs[0] / "history.csv")["epoch"]) == [0, 1, 2]
     assert not (root / ".workers").exists() and not list((root / ".incomplete").iterdir())
+
+
+@pytest.mark.slow
+def test_workers_whose_backups_differ_by_an_epoch_resume_from_the_same_one(tmp_path):
+    def train(epochs):
+        workers = [
+            run_python(TOY_FIT, tmp_path / f"worker-{index}", epochs, environment=environment)
+            for index, environment in enumerate(worker_environments(2))
+        ]
+        return [last_json(process) for process in workers]
+
+    train(2)
+    # As if worker 1 was killed after worker 0 backed up epoch 2 but before it did: its
+    # last backup is its previous one, of epoch 1.
+    backup = tmp_path / "worker-1" / "backup"
+    for name in ("training_metadata.json", "latest.weights.h5"):
+        (backup / name).write_bytes((backup / f"{name}.bkp").read_bytes())
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    first, second = train(3)
+    assert first == second  # worker 0 went back to its epoch-1 backup: both trained epochs 2 and 3 again
