@@ -7,7 +7,8 @@ as one process, once as two workers on 127.0.0.1 (TF_CONFIG, MultiWorkerMirrored
 each reading its half of the data at half the batch. Prints examples per second, the
 final and best validation accuracy and the test accuracy of both, and what one step costs
 in communication: the gradients all-reduced across the workers (every trainable weight,
-float32) and the seconds a step took on each side. On a machine of few cores the two
+float32), the time one all-reduce of that size takes between two workers (measured
+apart), and the seconds a step took on each side. On a machine of few cores the two
 workers share them, so no speed-up is expected; the point is that nothing is lost.
 """
 
@@ -49,6 +50,39 @@ def finish(process: subprocess.Popen) -> float:
     if process.returncode != 0:
         raise SystemExit(f"training failed: {errors[-3000:]}")
     return time.perf_counter() - started
+
+
+def time_all_reduce(values: int, repeats: int = 20) -> None:
+    """(Run as one of two workers.) Milliseconds one all-reduce of `values` float32 takes
+    across the workers: what every training step adds for its gradients."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    gradient = tf.ones([values])
+
+    @tf.function
+    def all_reduce():
+        return strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", gradient))
+
+    all_reduce()  # trace and connect first
+    started = time.perf_counter()
+    for _ in range(repeats):
+        result = all_reduce()
+    float(tf.reduce_sum(strategy.experimental_local_results(result)[0]))
+    print(json.dumps({"ms": (time.perf_counter() - started) / repeats * 1000}))
+
+
+def all_reduce_ms(values: int) -> float:
+    """Two workers on 127.0.0.1 timing an all-reduce of `values` float32 (worker 0's time)."""
+    workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        environment = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="3")
+        command = [sys.executable, "-m", "bench.distributed", "--all-reduce", str(values)]
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, text=True))
+    outputs = [process.communicate()[0] for process in processes]
+    return json.loads(outputs[0].strip().splitlines()[-1])["ms"]
 
 
 def result(runs: Path, seconds: float, global_batch: int) -> dict:
@@ -95,6 +129,8 @@ def main(arguments) -> None:
     print(
         f"\nper step the workers all-reduce {parameters} gradient values ({kib:.0f} KiB of float32); with two "
         f"workers a ring all-reduce sends and receives about that much per worker (2(n-1)/n of it).\n"
+        f"one all-reduce of that size between two workers on 127.0.0.1: {all_reduce_ms(parameters):.1f} ms "
+        f"(alone, measured apart).\n"
         f"a step took {extra * 1000:+.1f} ms on two workers vs one process (communication plus sharing the cores)."
     )
 
@@ -109,4 +145,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--options", default="epochs=3 units=32 embedding_dim=32 patience=5 dropout=0.0")
     parser.add_argument("--batch", type=int, default=64, help="the global batch, the same on both sides (even)")
-    main(parser.parse_args())
+    parser.add_argument("--all-reduce", type=int, default=0, help=argparse.SUPPRESS)  # a worker of all_reduce_ms
+    arguments = parser.parse_args()
+    if arguments.all_reduce:
+        time_all_reduce(arguments.all_reduce)
+    else:
+        main(arguments)
