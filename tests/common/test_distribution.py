@@ -52,12 +52,13 @@ from pathlib import Path
 from common import distribution, trainer
 from common.config import TrainConfig
 strategy = trainer.get_strategy()
+trainer.set_precision(sys.argv[3:] == ["mixed"])
 import keras, numpy as np, tensorflow as tf
 keras.utils.set_random_seed(0)
 with strategy.scope():
     ids = keras.Input((None,), dtype="int32")
     hidden = keras.layers.LSTM(8)(keras.layers.Embedding(20, 8, mask_zero=True)(ids))
-    model = keras.Model(ids, keras.layers.Dense(2, activation="softmax")(hidden))
+    model = keras.Model(ids, keras.layers.Dense(2, activation="softmax", dtype="float32")(hidden))
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 rows = np.random.default_rng(0).integers(1, 20, size=(128, 6)).astype("int32")
 rows[::3, 4:] = 0  # some shorter rows: padding, masked
@@ -71,7 +72,8 @@ def pipeline(context=None):
 data = distribution.distribute(strategy, pipeline) if distribution.is_multi_worker(strategy) else pipeline()
 config = TrainConfig(epochs=int(sys.argv[2]), verbose="0", patience=5, clipnorm=0)
 history = trainer.fit(model, data, data, config, Path(sys.argv[1]), strategy=strategy)
-print(json.dumps({"weights": [w.tolist() for w in model.get_weights()], "val_loss": list(history["val_loss"])}))
+print(json.dumps({"weights": [w.tolist() for w in model.get_weights()], "val_loss": list(history["val_loss"]),
+                  "optimizer": type(model.optimizer).__name__, "scale": float(model.optimizer.scale_loss(1.0))}))
 """
 
 
@@ -133,6 +135,18 @@ def test_a_bad_tf_config_is_one_clear_line(monkeypatch, tf_config, message):
 def test_the_chief_is_worker_0_or_the_named_chief(monkeypatch, cluster, task, expected):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
     assert distribution.read_cluster() == expected
+
+
+def test_an_empty_batch_gets_a_time_step_and_a_full_one_is_unchanged():
+    import tensorflow as tf
+
+    empty = distribution.widen_if_empty(tf.zeros([0, 0], tf.int32))
+    assert empty.shape == (0, 1) and empty.dtype == tf.int32
+    assert distribution.widen_if_empty(tf.zeros([0, 0, 3])).shape == (0, 1, 3)
+    full = tf.constant([[1, 2, 0]])
+    np.testing.assert_array_equal(distribution.widen_if_empty(full), full)
+    labels = tf.zeros([0], tf.int32)
+    assert distribution.widen_if_empty(labels) is labels
 
 
 def free_port() -> int:
@@ -234,3 +248,14 @@ def test_workers_whose_backups_differ_by_an_epoch_resume_from_the_same_one(tmp_p
     assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
     first, second = train(3)
     assert first == second  # worker 0 went back to its epoch-1 backup: both trained epochs 2 and 3 again
+
+
+@pytest.mark.slow
+def test_two_workers_in_mixed_precision_scale_the_loss_and_stay_identical(tmp_path):
+    workers = [
+        run_python(TOY_FIT, tmp_path / f"worker-{index}", 2, "mixed", environment=environment)
+        for index, environment in enumerate(worker_environments(2))
+    ]
+    first, second = (last_json(process) for process in workers)
+    assert first == second and first["optimizer"] == "LossScaleOptimizer" and first["scale"] > 1
+    assert first["val_loss"][1] < first["val_loss"][0]  # finite, and it learns
