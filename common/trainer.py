@@ -348,7 +348,8 @@ def train(task: Task, config) -> Path:
     Returns the finished run's folder.
     """
     cluster = distribution.read_cluster()
-    strategy = get_strategy()  # first: several workers set up their collective ops before other work
+    # First: several workers set up their collective ops before any other TensorFlow work.
+    strategy = distribution.make_strategy(cluster)
     config = prepare(task, config)
     if getattr(config, "folds", 0) > 1:
         if cluster["workers"] > 1:
