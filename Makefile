@@ -11,7 +11,7 @@ TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
 OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(TARGET),target=$(TARGET)) $(if $(FEATURES),features=$(FEATURES)) $(if $(TIME),time_column=$(TIME)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
-.PHONY: help install browser data train train-worker compare export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve bench-faults bench-distributed serve test test-all lint format clean
+.PHONY: help install browser data train train-worker compare export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve bench-faults bench-distributed bench-loop serve test test-all lint format clean
 
 # A bare `make` only prints help; it never installs anything.
 help:
@@ -19,7 +19,7 @@ help:
 	@echo "make train-worker TASK=.. WORKERS=host:port,host:port INDEX=0 (one such command per worker)"
 	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | test | test-all | lint"
 	@echo "make serve [HOST=..] [PORT=..] [MODELS=..] | bench | bench-tagging | bench-timeseries | bench-generation"
-	@echo "make bench-translation | bench-serve | bench-faults | bench-distributed"
+	@echo "make bench-translation | bench-serve | bench-faults | bench-distributed | bench-loop"
 	@echo
 	@test -x $(PYTHON) && $(PYTHON) main.py --help 2>/dev/null || echo "(run 'make install' first for the task list)"
 
@@ -95,6 +95,9 @@ bench-faults:  # 50 random SIGKILLs of a toy training run: does the same command
 
 bench-distributed:  # two workers on 127.0.0.1 vs one process: examples/s, validation accuracy, per-step cost
 	$(PYTHON) -m bench.distributed $(ARGS)
+
+bench-loop:  # one process: model.fit vs the trainer's own epoch loop (the multi-worker one), same results?
+	$(PYTHON) -m bench.training_loop $(ARGS)
 
 bench-serve:  # throughput and latency at 1, 8, 64 clients, with and without batching, on 127.0.0.1
 	$(PYTHON) -m bench.serve_load $(ARGS)
