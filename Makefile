@@ -2,6 +2,7 @@
 #   TASK=sentiment  DATA=file-or-dataset  TEST=test-file  CELL=gru  ARGS="units=128 epochs=5"
 #   VALID=dev-file (tagging, generation, translation)   TARGET=col FEATURES=a,b TIME=col (timeseries, your own CSV)
 #   RUN=<run-id>    TEXT="text to classify"   GPU=1 (install TensorFlow's CUDA build)
+#   WORKERS=host:port,host:port INDEX=0 (train-worker: the same list on every worker, INDEX its place; 0 is the chief)
 SHELL := /bin/bash
 PYTHON_BASE ?= python3
 VENV := .venv
@@ -10,14 +11,15 @@ TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
 OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(TARGET),target=$(TARGET)) $(if $(FEATURES),features=$(FEATURES)) $(if $(TIME),time_column=$(TIME)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
-.PHONY: help install browser data train compare export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve bench-faults serve test test-all lint format clean
+.PHONY: help install browser data train train-worker compare export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve bench-faults bench-distributed bench-loop serve test test-all lint format clean
 
 # A bare `make` only prints help; it never installs anything.
 help:
 	@echo "make install [GPU=1] | data | train TASK=.. [DATA=..] [CELL=..] [ARGS=\"k=v ..\"] | compare TASK=.."
+	@echo "make train-worker TASK=.. WORKERS=host:port,host:port INDEX=0 (one such command per worker)"
 	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | test | test-all | lint"
 	@echo "make serve [HOST=..] [PORT=..] [MODELS=..] | bench | bench-tagging | bench-timeseries | bench-generation"
-	@echo "make bench-translation | bench-serve | bench-faults"
+	@echo "make bench-translation | bench-serve | bench-faults | bench-distributed | bench-loop"
 	@echo
 	@test -x $(PYTHON) && $(PYTHON) main.py --help 2>/dev/null || echo "(run 'make install' first for the task list)"
 
@@ -52,6 +54,15 @@ data: $(VENV)/.installed-$(VARIANT)
 train:
 	$(PYTHON) main.py train $(TASK) $(OVERRIDES)
 
+# One worker of a training run on several machines (README: Training on several machines).
+comma := ,
+space := $(subst ,, )
+WORKER_LIST = [$(subst $(space),$(comma),$(patsubst %,"%",$(subst $(comma),$(space),$(WORKERS))))]
+train-worker:
+	@test -n "$(WORKERS)" && test -n "$(INDEX)" || { echo "usage: make train-worker TASK=.. WORKERS=host:port,host:port INDEX=0 [ARGS=..]"; exit 2; }
+	TF_CONFIG='{"cluster": {"worker": $(WORKER_LIST)}, "task": {"type": "worker", "index": $(INDEX)}}' \
+	  $(PYTHON) main.py train $(TASK) $(OVERRIDES)
+
 compare:
 	$(PYTHON) main.py compare $(TASK) $(OVERRIDES)
 
@@ -81,6 +92,12 @@ bench-generation:  # in-graph stepwise generation vs re-running the model on the
 
 bench-faults:  # 50 random SIGKILLs of a toy training run: does the same command always finish it?
 	$(PYTHON) -m bench.faults $(ARGS)
+
+bench-distributed:  # two workers on 127.0.0.1 vs one process: examples/s, validation accuracy, per-step cost
+	$(PYTHON) -m bench.distributed $(ARGS)
+
+bench-loop:  # one process: model.fit vs the trainer's own epoch loop (the multi-worker one), same results?
+	$(PYTHON) -m bench.training_loop $(ARGS)
 
 bench-serve:  # throughput and latency at 1, 8, 64 clients, with and without batching, on 127.0.0.1
 	$(PYTHON) -m bench.serve_load $(ARGS)

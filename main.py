@@ -14,7 +14,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
 
 from common.config import apply_overrides, field_help  # noqa: E402
-from common.errors import UserError  # noqa: E402
+from common.errors import UserError, WorkerLost  # noqa: E402
 from tasks import TASKS, get_task  # noqa: E402
 
 
@@ -166,6 +166,9 @@ def main(argv=None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except WorkerLost as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130

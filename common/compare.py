@@ -15,6 +15,8 @@ def compare(task, base_config, variants=None) -> str:
 
     A variant the config refuses is listed with its reason instead of a result.
     """
+    if trainer.distribution.read_cluster()["workers"] > 1:
+        raise UserError("compare trains on one machine; unset TF_CONFIG (make train runs on several workers)")
     known = task.variants()
     rows = []
     for name in variants or list(known):

@@ -7,6 +7,7 @@ as a module. Devices, seeds, precision, the optimizer and `model.fit` with its c
 live here too, so every task trains the same way.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import reports, runs
+from common import distribution, reports, runs
 from common.config import load_config, save_config
 from common.embedding import UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
@@ -34,21 +35,11 @@ from common.task import Task, TaskData, load_assets, save_assets
 def get_strategy() -> tf.distribute.Strategy:
     """The distribution strategy to build and compile every model under.
 
-    Several GPUs: MirroredStrategy (the global batch is `batch_size` times the replica
-    count); otherwise the default strategy (CPU or one GPU). Several workers in
-    `TF_CONFIG` are refused with a clear message: Keras 3's `model.fit` fails under
-    MultiWorkerMirroredStrategy (keras-team/keras#20585; a slow test tracks it).
+    Several workers in `TF_CONFIG`: MultiWorkerMirroredStrategy; several GPUs:
+    MirroredStrategy; otherwise the default strategy (CPU or one GPU). The global batch
+    is `batch_size` times the replica count. See `common.distribution`.
     """
-    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    workers = tf_config.get("cluster", {}).get("worker", [])
-    if len(workers) > 1:
-        raise UserError(
-            f"TF_CONFIG names {len(workers)} workers, but Keras 3's model.fit does not run under "
-            "MultiWorkerMirroredStrategy (keras-team/keras#20585); train on one machine (all its GPUs are used)"
-        )
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
+    return distribution.make_strategy(distribution.read_cluster())
 
 
 def set_seeds(seed: int) -> None:
@@ -205,10 +196,17 @@ def keras_verbosity(verbose: str) -> int:
     return int(verbose)
 
 
-def fit(model, train, validation, config, run_path: Path, monitor="val_loss", mode="min", extra_callbacks=()):
+def fit(
+    model, train, validation, config, run_path: Path, monitor="val_loss", mode="min", extra_callbacks=(), strategy=None
+):
     """Train with validation, early stopping, the best epoch's weights, TensorBoard and
     CSV history; at the end the model holds the best weights seen on validation data
     (lowest `monitor`, or highest with `mode="max"`, for scores such as F1).
+
+    One process (CPU, one GPU or MirroredStrategy over local GPUs) trains with
+    `model.fit`; under MultiWorkerMirroredStrategy, where Keras 3's `fit` fails
+    (keras-team/keras#20585), `distribution.run_epochs` runs the same epochs with the
+    same callbacks over distributed datasets (`train` and `validation` are then those).
 
     Resumes after a crash: a history or backup cut short is repaired first; the epoch
     backup restores weights, optimizer and epoch; early stopping and the best weights go
@@ -246,14 +244,19 @@ def fit(model, train, validation, config, run_path: Path, monitor="val_loss", mo
             # Bucketed datasets have no known length, so Keras learns the epoch size in
             # the first epoch and warns that the data "ran out"; that is expected here.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            model.fit(
-                train,
-                validation_data=validation,
-                epochs=config.epochs,
-                callbacks=callbacks,
-                verbose=keras_verbosity(config.verbose),
-                shuffle=False,
-            )
+            if distribution.is_multi_worker(strategy):
+                distribution.run_epochs(
+                    model, strategy, train, validation, config.epochs, callbacks, keras_verbosity(config.verbose)
+                )
+            else:
+                model.fit(
+                    train,
+                    validation_data=validation,
+                    epochs=config.epochs,
+                    callbacks=callbacks,
+                    verbose=keras_verbosity(config.verbose),
+                    shuffle=False,
+                )
     if best_path.exists():
         model.load_weights(str(best_path))
     return read_history(history_path)
@@ -283,14 +286,12 @@ def throughput(history, train_examples: int) -> dict:
 def fit_and_evaluate(task: Task, config, data: TaskData, run_path: Path, strategy) -> tuple[keras.Model, dict]:
     """Build the model under `strategy`, fit it, plot its learning curves and score it
     on held-out data; everything is written into `run_path`."""
-    with strategy.scope():
-        model = task.build_model(config, data.assets)
-    global_batch_size = config.batch_size * strategy.num_replicas_in_sync
-    datasets = task.make_datasets(config, data, global_batch_size)
-    callbacks = task.callbacks(config, data)
-    history = fit(
-        model, datasets["train"], datasets["validation"], config, run_path, task.monitor, task.monitor_mode, callbacks
-    )
+    model, history = build_and_fit(task, config, data, run_path, strategy)
+    if distribution.is_multi_worker(strategy):
+        # The chief scores, saves and exports a copy made outside the strategy, as after
+        # any single-process run (the strategy's variables need every worker to read).
+        trained, model = model, task.build_model(config, data.assets)
+        model.set_weights(trained.get_weights())
     reports.plot_learning_curves(history, run_path / "learning_curves.png", title=f"{task.name}: {model.name}")
     metrics = task.evaluate(model, config, data, run_path)
     metrics.update(throughput(history, data.train_examples))
@@ -298,6 +299,40 @@ def fit_and_evaluate(task: Task, config, data: TaskData, run_path: Path, strateg
     if pretrained_summary(model):
         metrics["pretrained_embeddings"] = pretrained_summary(model)
     return model, metrics
+
+
+def build_and_fit(task: Task, config, data: TaskData, run_path: Path, strategy):
+    """(model, history): the task's model built under `strategy` and fitted, with its
+    files (history, best weights, backup, TensorBoard) in `run_path`."""
+    with strategy.scope():
+        model = task.build_model(config, data.assets)
+    datasets = training_datasets(task, config, data, strategy)
+    callbacks = task.callbacks(config, data)
+    history = fit(
+        model,
+        datasets["train"],
+        datasets["validation"],
+        config,
+        run_path,
+        task.monitor,
+        task.monitor_mode,
+        callbacks,
+        strategy,
+    )
+    return model, history
+
+
+def training_datasets(task: Task, config, data: TaskData, strategy) -> dict:
+    """The train and validation pipelines at the global batch (per-replica batch times
+    all replicas). Several workers: each reads its own shard through the strategy."""
+    global_batch_size = config.batch_size * strategy.num_replicas_in_sync
+    if not distribution.is_multi_worker(strategy):
+        return task.make_datasets(config, data, global_batch_size)
+
+    def part_of(part):
+        return lambda context: task.make_datasets(config, data, global_batch_size, context)[part]
+
+    return {part: distribution.distribute(strategy, part_of(part)) for part in ("train", "validation")}
 
 
 def prepare(task: Task, config):
@@ -316,11 +351,18 @@ def train(task: Task, config) -> Path:
     found on the way removes the run; any other failure keeps it for resuming.
     Returns the finished run's folder.
     """
+    cluster = distribution.read_cluster()
+    # First: several workers set up their collective ops before any other TensorFlow work.
+    strategy = distribution.make_strategy(cluster)
     config = prepare(task, config)
     if getattr(config, "folds", 0) > 1:
+        if cluster["workers"] > 1:
+            raise UserError("cross-validation (folds=) trains on one machine; unset TF_CONFIG for it")
         return cross_validate(task, config)
     data = task.load_data(config)
     reports.print_data_summary(data.summary)
+    if not cluster["chief"]:
+        return train_as_worker(task, config, data, strategy, cluster["index"])
     run = runs.start_run(task.name, config)
     if run.resumed:
         print(f"resuming unfinished run {run.run_id}")
@@ -329,7 +371,7 @@ def train(task: Task, config) -> Path:
         save_assets(data.assets, run.path / "assets.json")
         reports.write_json({"summary": data.summary}, run.path / "data.json")
         reports.write_json(data.splits, run.path / "splits.json")
-        model, metrics = fit_and_evaluate(task, config, data, run.path, get_strategy())
+        model, metrics = fit_and_evaluate(task, config, data, run.path, strategy)
         metrics["data"] = data.summary
         reports.write_json(metrics, run.path / "metrics.json")
         model.save(run.path / "model.keras")
@@ -340,6 +382,21 @@ def train(task: Task, config) -> Path:
     print(task.result_line(metrics))
     print(f"run: {final_path}")
     return final_path
+
+
+def train_as_worker(task: Task, config, data: TaskData, strategy, index: int) -> Path:
+    """A worker other than the chief: it trains in step with the others and writes
+    nothing into the run. Its backups, history and best weights go to its own folder
+    (`distribution.worker_folder`), where a restarted worker resumes from them; the
+    folder is removed when training ends. Returns that (removed) folder."""
+    folder = distribution.worker_folder(runs.runs_root(), task.name, runs.config_hash(config), index)
+    folder.mkdir(parents=True, exist_ok=True)
+    build_and_fit(task, config, data, folder, strategy)
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()  # .workers/, once no worker has a folder in it
+    print(f"worker {index}: training done; the chief (worker 0) writes the run")
+    return folder
 
 
 def cross_validate(task: Task, config) -> Path:

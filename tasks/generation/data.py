@@ -331,21 +331,33 @@ def training_steps(config: Config, train_tokens: int) -> int:
     return config.steps_per_epoch or max(1, (train_tokens - 1) // (config.batch_size * config.bptt))
 
 
+def worker_stream(ids: np.ndarray, input_context=None) -> np.ndarray:
+    """This worker's contiguous part of a stream (equal parts, one per input pipeline).
+    Sequential windows are not dealt out one by one: a stateful model carries its state
+    from a window to the next, which must continue it."""
+    if input_context is None or input_context.num_input_pipelines == 1:
+        return ids
+    size = len(ids) // input_context.num_input_pipelines
+    return ids[input_context.input_pipeline_id * size :][:size]
+
+
 def make_datasets(config: Config, data: Data, global_batch_size: int, input_context=None) -> dict:
     """Training batches (random windows or sequential TBPTT); validation and test as
     sequential windows of `batch_size` rows (the shape a stateful model needs).
-    Under a multi-worker strategy each worker reads its own share of the windows."""
+    Under a multi-worker strategy each worker reads its own share: random windows dealt
+    out, sequential ones from its own contiguous part of the stream (`worker_stream`)."""
     batch_size = per_replica_batch(global_batch_size, input_context)
     steps = training_steps(config, len(data.ids["train"]))
     if config.batching == "sequential":
-        train = sequential_batches(data.ids["train"], batch_size, config.bptt)
+        train = sequential_batches(worker_stream(data.ids["train"], input_context), batch_size, config.bptt)
     else:
-        train = random_batches(data.ids["train"], batch_size, config.bptt, steps, config.seed)
-    datasets = {"train": shard(train, input_context).prefetch(tf.data.AUTOTUNE)}
+        train = shard(random_batches(data.ids["train"], batch_size, config.bptt, steps, config.seed), input_context)
+    datasets = {"train": train.prefetch(tf.data.AUTOTUNE)}
     for part in ("validation", "test"):
-        rows = batch_size if len(data.ids[part]) > batch_size else 1
-        held_out = sequential_batches(data.ids[part], rows, config.bptt)
+        ids = worker_stream(data.ids[part], input_context)
+        rows = batch_size if len(ids) > batch_size else 1
+        held_out = sequential_batches(ids, rows, config.bptt)
         if rows != batch_size:  # a stateful model takes batch_size rows only: repeat the one row
             held_out = held_out.map(lambda x, y: (tf.tile(x, [batch_size, 1]), tf.tile(y, [batch_size, 1])))
-        datasets[part] = shard(held_out, input_context).prefetch(tf.data.AUTOTUNE)
+        datasets[part] = held_out.prefetch(tf.data.AUTOTUNE)
     return datasets

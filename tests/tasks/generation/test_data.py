@@ -7,6 +7,7 @@ import tarfile
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from common import sources, text
 from common.config import apply_overrides
@@ -130,6 +131,19 @@ def test_sequential_batches_continue_each_row_from_the_last_batch():
     # Row r is one contiguous stretch of the stream, cut into windows in order.
     assert inputs.tolist() == [list(range(1, 21)), list(range(21, 41))]
     assert (targets == inputs + 1).all() and [x.shape[1] for x, _ in batches] == [6, 6, 6, 2]
+
+
+def test_each_worker_reads_its_own_contiguous_part_of_a_sequential_stream():
+    ids = np.arange(1, 42, dtype=np.int32)
+    rows = []
+    for worker in range(2):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker, num_replicas_in_sync=2)
+        part = generation_data.worker_stream(ids, context)
+        batches = list(generation_data.sequential_batches(part, rows=2, bptt=4).as_numpy_iterator())
+        rows += np.concatenate([x for x, _ in batches], axis=1).tolist()
+    # Worker 0 reads 1-20, worker 1 21-40, each in two rows that its windows continue.
+    assert rows == [list(range(1, 10)), list(range(10, 19)), list(range(21, 30)), list(range(30, 39))]
+    assert generation_data.worker_stream(ids) is ids
 
 
 def test_random_batches_are_windows_of_the_stream_new_each_epoch():
