@@ -96,7 +96,7 @@ bench-faults:  # 50 random SIGKILLs of a toy training run: does the same command
 bench-distributed:  # two workers on 127.0.0.1 vs one process: examples/s, validation accuracy, per-step cost
 	$(PYTHON) -m bench.distributed $(ARGS)
 
-bench-loop:  # one process: model.fit vs the trainer's own epoch loop (the multi-worker one), same results?
+bench-loop:  # reference check: Keras's model.fit vs the trainer's epoch loop, same results and speed?
 	$(PYTHON) -m bench.training_loop $(ARGS)
 
 bench-serve:  # throughput and latency at 1, 8, 64 clients, with and without batching, on 127.0.0.1

@@ -1,11 +1,13 @@
-"""One process: Keras's `model.fit` vs the trainer's own epoch loop (`run_epochs`, the
-one several workers use), on sentiment MR with the same seed, data and batches.
+"""A reference check of the trainer's epoch loop: Keras's `model.fit` against
+`distribution.run_epochs` (the loop every run trains with), in one process on sentiment
+MR with the same seed, data and batches.
 
     python -m bench.training_loop [--repeats 2]      (or: make bench-loop)
 
 Prints examples per second (tracing included) and the validation accuracy and training
-loss of each epoch, for each way, alternating, so the numbers say whether the loop of
-several workers could also serve one process without changing its results or speed.
+loss of each epoch, for each way, alternating, so the numbers say whether the trainer's
+loop still gives Keras's own results at Keras's speed (the trainer no longer calls
+`model.fit`; here it is only the reference).
 """
 
 import argparse

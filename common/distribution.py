@@ -1,5 +1,5 @@
-"""Training on several machines: the cluster in `TF_CONFIG`, the strategy, and the epoch
-loop that runs every task under `MultiWorkerMirroredStrategy`.
+"""The strategy every run trains under, the cluster in `TF_CONFIG`, and the one epoch loop
+every run trains with (`run_epochs`): one process, several local GPUs, several machines.
 
     TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
                 "task": {"type": "worker", "index": 0}}'  python main.py train sentiment
@@ -14,7 +14,9 @@ Why a loop of our own: Keras 3's `model.fit` stops under MultiWorkerMirroredStra
 calls Keras's own `model.train_step` / `model.test_step` (the compiled loss, loss
 scaling under mixed precision, the optimizer, the compiled metrics) in `strategy.run`,
 and drives the same Keras callbacks `model.fit` would (progress bar, history CSV, the
-best epoch, early stopping, TensorBoard, backup and restore).
+best epoch, early stopping, TensorBoard, backup and restore). One process (the default
+strategy, or MirroredStrategy over local GPUs) trains through the same loop, so there
+is one training-step path, not a second copy of it.
 """
 
 import functools
@@ -95,6 +97,25 @@ def distribute(strategy, make_dataset):
     return strategy.distribute_datasets_from_function(make_dataset)
 
 
+def split_batches(strategy, dataset):
+    """One process: a dataset batched at the global batch, each batch split among the
+    local replicas (as `model.fit` does under MirroredStrategy); with one replica (the
+    default strategy) the dataset itself."""
+    if strategy.num_replicas_in_sync == 1:
+        return dataset
+    return strategy.experimental_distribute_dataset(dataset)
+
+
+def known_steps(dataset):
+    """The batches in an epoch of a plain dataset when tf.data knows them, else None
+    (bucketed datasets, distributed ones): the progress bar then learns the count in
+    the first epoch, as `model.fit`'s does."""
+    if not isinstance(dataset, tf.data.Dataset):
+        return None
+    count = int(dataset.cardinality())
+    return count if count >= 0 else None
+
+
 def replica_function(strategy, step, element_spec):
     """`step` (Keras's train_step or test_step) on every replica, in one tf.function traced
     once for the dataset's `element_spec` (bucketed batches vary in length). The logs
@@ -143,11 +164,19 @@ LOST = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.C
 
 
 def run_epochs(model, strategy, train, validation, epochs: int, callbacks: list, verbose: int) -> None:
-    """`model.fit(train, validation_data=validation, epochs=epochs)` under `strategy`, with
-    distributed datasets (`distribute`): the same epochs, logs and callback calls."""
+    """`model.fit(train, validation_data=validation, epochs=epochs, shuffle=False)` under
+    `strategy`: the same epochs, logs and callback calls. The datasets are as the strategy
+    reads them: plain ones for the default strategy, `split_batches` for several local
+    replicas, `distribute` for several workers."""
     build_for_training(model, strategy, train)
     callbacks = keras.callbacks.CallbackList(
-        callbacks, add_history=True, add_progbar=verbose != 0, verbose=verbose, epochs=epochs, steps=None, model=model
+        callbacks,
+        add_history=True,
+        add_progbar=verbose != 0,
+        verbose=verbose,
+        epochs=epochs,
+        steps=known_steps(train),
+        model=model,
     )
     train_step = replica_function(strategy, model.train_step, train.element_spec)
     test_step = replica_function(strategy, model.test_step, validation.element_spec)
@@ -160,6 +189,8 @@ def run_epochs(model, strategy, train, validation, epochs: int, callbacks: list,
             if model.stop_training:
                 break
     except LOST as error:
+        if not is_multi_worker(strategy):
+            raise
         raise WorkerLost(
             f"another worker was lost ({type(error).__name__}); start every worker again with the same command: "
             "training resumes from the last epoch backup"
@@ -168,10 +199,13 @@ def run_epochs(model, strategy, train, validation, epochs: int, callbacks: list,
 
 
 def first_epoch(model, strategy, callbacks) -> int:
-    """The epoch every worker starts from. Each restored its own backup; a worker killed
-    between two workers' backups of one epoch leaves the others one epoch ahead of it,
-    and they go back to their previous backup (BackupAndRestore keeps it) to match."""
+    """The epoch training starts from: in one process, the one its backup restored. With
+    several workers, each restored its own backup; a worker killed between two workers'
+    backups of one epoch leaves the others one epoch ahead of it, and they go back to
+    their previous backup (BackupAndRestore keeps it) to match."""
     restored = model._initial_epoch or 0  # BackupAndRestore sets it
+    if not is_multi_worker(strategy):
+        return restored  # one process: one backup
     everyone = strategy.run(lambda: tf.distribute.get_replica_context().all_gather(tf.constant([restored]), axis=0))
     agreed = int(tf.reduce_min(strategy.experimental_local_results(everyone)[0]))
     if agreed == restored:

@@ -195,7 +195,7 @@ class Task:
         return self.part("predict")(export, inputs)
 
     def callbacks(self, config, data: TaskData) -> list:
-        """Extra Keras callbacks for `fit` (default: none). They run right after the epoch
+        """Extra Keras callbacks for `trainer.fit` (default: none). They run right after the epoch
         timer and before checkpointing, early stopping and the CSV history, so a callback
         that adds a value to the epoch's logs (an exact validation score, say) can be
         monitored and is recorded."""

@@ -3,8 +3,9 @@
     train(task, config):  data -> run folder -> fit -> metrics, plots -> model -> export -> finish
 
 The task supplies parts through the contract in `common.task` and is never called back
-as a module. Devices, seeds, precision, the optimizer and `model.fit` with its callbacks
-live here too, so every task trains the same way.
+as a module. Devices, seeds, precision, the optimizer and the epoch loop with its callbacks
+(`distribution.run_epochs`, one path for one process and for several workers) live here
+too, so every task trains the same way.
 """
 
 import contextlib
@@ -13,7 +14,6 @@ import os
 import shutil
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import keras
@@ -203,10 +203,12 @@ def fit(
     CSV history; at the end the model holds the best weights seen on validation data
     (lowest `monitor`, or highest with `mode="max"`, for scores such as F1).
 
-    One process (CPU, one GPU or MirroredStrategy over local GPUs) trains with
-    `model.fit`; under MultiWorkerMirroredStrategy, where Keras 3's `fit` fails
-    (keras-team/keras#20585), `distribution.run_epochs` runs the same epochs with the
-    same callbacks over distributed datasets (`train` and `validation` are then those).
+    Every strategy trains through `distribution.run_epochs` (Keras's train and test steps
+    in `strategy.run`, with the callbacks `model.fit` would drive): the default strategy
+    (CPU, one GPU, `strategy` None) on plain datasets, MirroredStrategy over local GPUs
+    and MultiWorkerMirroredStrategy on datasets as the strategy reads them
+    (`training_datasets`). `model.fit` is not used: Keras 3's fails under several workers
+    (keras-team/keras#20585), and one loop keeps every run on the same path.
 
     Resumes after a crash: a history or backup cut short is repaired first; the epoch
     backup restores weights, optimizer and epoch; early stopping and the best weights go
@@ -240,23 +242,10 @@ def fit(
             # epoch does not train again; double_checkpoint keeps the backup before it.
             keras.callbacks.BackupAndRestore(str(run_path / "backup"), double_checkpoint=True, delete_checkpoint=False),
         ]
-        with warnings.catch_warnings():
-            # Bucketed datasets have no known length, so Keras learns the epoch size in
-            # the first epoch and warns that the data "ran out"; that is expected here.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            if distribution.is_multi_worker(strategy):
-                distribution.run_epochs(
-                    model, strategy, train, validation, config.epochs, callbacks, keras_verbosity(config.verbose)
-                )
-            else:
-                model.fit(
-                    train,
-                    validation_data=validation,
-                    epochs=config.epochs,
-                    callbacks=callbacks,
-                    verbose=keras_verbosity(config.verbose),
-                    shuffle=False,
-                )
+        strategy = strategy or tf.distribute.get_strategy()
+        distribution.run_epochs(
+            model, strategy, train, validation, config.epochs, callbacks, keras_verbosity(config.verbose)
+        )
     if best_path.exists():
         model.load_weights(str(best_path))
     return read_history(history_path)
@@ -324,10 +313,12 @@ def build_and_fit(task: Task, config, data: TaskData, run_path: Path, strategy):
 
 def training_datasets(task: Task, config, data: TaskData, strategy) -> dict:
     """The train and validation pipelines at the global batch (per-replica batch times
-    all replicas). Several workers: each reads its own shard through the strategy."""
+    all replicas), as `strategy` reads them: one process splits each batch among its
+    replicas (none to split on one device); several workers each read their own shard."""
     global_batch_size = config.batch_size * strategy.num_replicas_in_sync
     if not distribution.is_multi_worker(strategy):
-        return task.make_datasets(config, data, global_batch_size)
+        datasets = task.make_datasets(config, data, global_batch_size)
+        return {part: distribution.split_batches(strategy, datasets[part]) for part in ("train", "validation")}
 
     def part_of(part):
         return lambda context: task.make_datasets(config, data, global_batch_size, context)[part]

@@ -24,23 +24,27 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np
+from pathlib import Path
+from common import trainer
 from common.config import apply_overrides
 from tasks.sentiment import data, model as sentiment_model
 from tasks.sentiment.config import Config
 rows = [("the film was good great", "pos"), ("the film was bad awful dull", "neg")] * 200
 with open(sys.argv[1], "w") as handle:
     handle.write("text,label\\n" + "".join(f"{text},{label}\\n" for text, label in rows))
-config = apply_overrides(Config(), [f"dataset={sys.argv[1]}", "units=8", "embedding_dim=8", "verbose=0"])
+config = apply_overrides(Config(), [f"dataset={sys.argv[1]}", "units=8", "embedding_dim=8", "verbose=0", "epochs=2"])
 task_data = data.load_data(config)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     model = sentiment_model.build_model(config, task_data.assets)
 datasets = data.make_datasets(config, task_data, config.batch_size * strategy.num_replicas_in_sync)
+split = {part: trainer.distribution.split_batches(strategy, datasets[part]) for part in ("train", "validation")}
 before = [weight.copy() for weight in model.get_weights()]
-model.fit(datasets["train"], validation_data=datasets["validation"], epochs=1, verbose=0)
+history = trainer.fit(model, split["train"], split["validation"], config, Path(sys.argv[2]), strategy=strategy)
 changed = any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
 largest_batch = max(int(ids.shape[0]) for ids, _ in datasets["train"])
-print(json.dumps({"replicas": strategy.num_replicas_in_sync, "changed": changed, "largest_batch": largest_batch}))
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "changed": changed, "largest_batch": largest_batch,
+                  "epochs": len(history), "val_loss": list(history["val_loss"])}))
 """
 
 # Two workers (or one process, without TF_CONFIG) train the same toy model through
@@ -88,13 +92,16 @@ def run_python(code, *arguments, environment=None):
     )
 
 
-def test_sentiment_model_trains_on_two_mirrored_replicas(tmp_path):
-    process = run_python(MIRRORED, tmp_path / "toy.csv")
+def test_sentiment_trains_through_the_loop_on_two_mirrored_replicas(tmp_path):
+    process = run_python(MIRRORED, tmp_path / "toy.csv", tmp_path / "run")
     output, errors = process.communicate(timeout=300)
     assert process.returncode == 0, errors[-2000:]
     result = json.loads(output.strip().splitlines()[-1])
     assert result["replicas"] == 2 and result["changed"]
     assert result["largest_batch"] == 2 * 32  # the global batch grows with the replicas
+    # trained through trainer.fit's loop (run_epochs), each global batch split in two
+    assert result["epochs"] == 2 and all(np.isfinite(result["val_loss"]))
+    assert (tmp_path / "run" / "history.csv").exists()
 
 
 @pytest.mark.parametrize(
