@@ -23,7 +23,11 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
     max_vocabulary: int = option(30000, "word vocabulary size, padding and unknown included")
     word_dropout: float = option(0.05, "share of training words replaced by unknown, so unknown words learn a vector")
     max_length: int = option(100, "training sentences longer than this are cut into pieces; serving tags any length")
-    embedding_dim: int = option(100, "word embedding size (taken from the file when embeddings= is set)")
+    embedding_dim: int = option(100, "word embedding size (taken from the vectors when embeddings= is set)")
+    # GloVe beat embeddings trained from scratch on every seed of both built-in sets (README).
+    embeddings: str = option(
+        "glove-6b-50d", "pretrained word vectors: glove-6b-50d (built in), a word2vec/GloVe file, or '' (from scratch)"
+    )
     char_features: bool = option(True, "add a character CNN per word (helps unknown words)")
     char_dim: int = option(25, "character embedding size")
     char_filters: int = option(50, "character CNN filters (the size of each word's character vector)")

@@ -16,6 +16,7 @@ def conll(sentences) -> str:
 
 def toy_config(**changes) -> Config:
     values = dict(epochs=1, units=8, embedding_dim=8, char_dim=4, char_filters=8, batch_size=8, verbose="0", patience=1)
+    values["embeddings"] = ""  # toy vocabularies train from scratch: tests never read the 76 MB vectors
     values.update(changes)
     return Config(**values)
 
