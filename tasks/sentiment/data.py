@@ -162,8 +162,9 @@ def make_data(config: Config, corpus: Corpus, rest=None, test=None) -> Data:
         texts["test"], part_labels["test"] = corpus.fixed_test
     tokens = text.tokenize(texts["train"], config.tokenizer, config.lowercase)
     vocabulary = text.build_vocabulary(tokens, config.max_vocabulary, config.min_frequency)
-    validation_tokens = text.tokenize(texts["validation"], config.tokenizer, config.lowercase)
-    vocabulary = widen_vocabulary(vocabulary, validation_tokens, config)
+    if config.embedding_vocabulary != "train":  # tokenize the validation text only when it is used
+        validation_tokens = text.tokenize(texts["validation"], config.tokenizer, config.lowercase)
+        vocabulary = widen_vocabulary(vocabulary, validation_tokens, config)
     summary = dict(corpus.summary, source=corpus.description, vocabulary=len(vocabulary))
     summary.update({f"{part}_examples": len(rows) for part, rows in texts.items()})
     return Data(

@@ -97,11 +97,13 @@ def test_builtin_vectors_are_read_memory_mapped_from_the_package(tmp_path, monke
     np.save(tmp_path / "glove_6B_50d_emb.npy", np.arange(6, dtype="float32").reshape(3, 2))
     pandas.DataFrame({"index": ["the", "good", "film"]}).to_parquet(tmp_path / "glove_6B_index.parquet")
     monkeypatch.setattr(embedding, "fetch_builtin", lambda name: tmp_path)
+    embedding.read_builtin.cache_clear()  # read once per process: make it read the toy files
     words, matrix = embedding.read_builtin("glove-6b-50d")
     assert words == ["the", "good", "film"] and isinstance(matrix, np.memmap)
     match = pretrained_vectors("glove-6b-50d", VOCABULARY)
     assert match.found == 2
     np.testing.assert_array_equal(match.matrix[[2, 4]], [[2, 3], [4, 5]])
+    embedding.read_builtin.cache_clear()  # the toy files are not the package
 
 
 def test_pretrained_layer_starts_from_the_vectors_and_can_stay_fixed(tmp_path):
