@@ -184,7 +184,9 @@ def run_epochs(model, strategy, train, validation, epochs: int, callbacks: list,
     callbacks.on_train_begin()  # BackupAndRestore restores this worker's backup
     logs = {}
     try:
-        for epoch in range(first_epoch(model, strategy, callbacks), epochs):
+        start = first_epoch(model, strategy, callbacks)
+        skip_data_orders(train, start)
+        for epoch in range(start, epochs):
             logs = run_epoch(model, epoch, train_step, train, test_step, validation, callbacks)
             if model.stop_training:
                 break
@@ -225,6 +227,17 @@ def first_epoch(model, strategy, callbacks) -> int:
     model.load_weights(backup._weights_path)
     print(f"going back to the backup of epoch {agreed}, where another worker resumes")
     return agreed
+
+
+def skip_data_orders(train, epochs: int) -> None:
+    """Move the training data on to the order of epoch `epochs`, as an uninterrupted run
+    would read it: a resumed run then sees the same batches in the same order.
+
+    tf.data draws a new shuffle (and new random windows) each time a dataset is iterated,
+    from a seeded sequence; a fresh process starts that sequence again. Starting one
+    iterator per skipped epoch and reading its first batch draws those epochs' orders."""
+    for _ in range(epochs):
+        next(iter(train), None)
 
 
 def run_epoch(model, epoch, train_step, train, test_step, validation, callbacks) -> dict:

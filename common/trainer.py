@@ -74,6 +74,23 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self.started
 
 
+class EpochRandomState(keras.callbacks.Callback):
+    """Starts each epoch's random draws (dropout masks) from a state fixed by the seed and
+    the epoch, so an epoch trained again after a resume draws the masks an uninterrupted
+    run drew. The draws' state (Keras's seed generators) is not part of saved weights."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # The generators' state variables are all named so; their order is the model's.
+        states = [variable for variable in self.model.variables if variable.name == "seed_generator_state"]
+        for index, state in enumerate(states):
+            start = (self.seed * 1_000_003 + index * 10_007 + epoch * 101 + 1) % 2**31
+            state.assign(np.array([start, 0], dtype=state.dtype))
+
+
 def repair_history(history_path: Path) -> None:
     """Keep only the whole rows of a history cut short by a crash: a torn last line, an
     empty file or a torn header is dropped (atomically), with a line saying so."""
@@ -230,6 +247,7 @@ def fit(
     else:
         callbacks = [
             EpochTimer(),
+            EpochRandomState(config.seed),
             UnfreezeEmbeddings(),
             # The task's own callbacks may add values to the epoch's logs: before they are used.
             *extra_callbacks,

@@ -266,3 +266,18 @@ def test_two_workers_in_mixed_precision_scale_the_loss_and_stay_identical(tmp_pa
     first, second = (last_json(process) for process in workers)
     assert first == second and first["optimizer"] == "LossScaleOptimizer" and first["scale"] > 1
     assert first["val_loss"][1] < first["val_loss"][0]  # finite, and it learns
+
+
+def test_skipping_data_orders_gives_a_fresh_dataset_the_order_an_uninterrupted_run_reads():
+    import tensorflow as tf
+
+    def shuffled():
+        tf.random.set_seed(7)
+        return tf.data.Dataset.range(20).shuffle(20, seed=3, reshuffle_each_iteration=True).batch(5)
+
+    uninterrupted = shuffled()
+    orders = [[int(x) for batch in uninterrupted for x in batch] for _ in range(3)]
+    assert orders[0] != orders[2]
+    resumed = shuffled()
+    distribution.skip_data_orders(resumed, 2)
+    assert [int(x) for batch in resumed for x in batch] == orders[2]

@@ -171,3 +171,22 @@ def test_torn_backup_weights_fall_back_to_the_previous_backup(tmp_path, capsys):
     weights.write_bytes(weights.read_bytes()[:100])  # killed while writing it
     assert trainer.check_backup(tmp_path / "backup")
     assert trainer.readable_weights(weights) and "the one before it" in capsys.readouterr().out
+
+
+def test_each_epoch_draws_its_dropout_masks_from_a_state_fixed_by_seed_and_epoch():
+    def masks(model, epoch):
+        callback = trainer.EpochRandomState(seed=5)
+        callback.set_model(model)
+        callback.on_epoch_begin(epoch)
+        return keras.ops.convert_to_numpy(model(np.ones((4, 6, 3)), training=True))
+
+    def dropout_model():
+        inputs = keras.Input((6, 3))
+        hidden = keras.layers.LSTM(8, dropout=0.5, recurrent_dropout=0.5)(inputs)
+        return keras.Model(inputs, keras.layers.Dropout(0.5)(hidden))
+
+    first, resumed = dropout_model(), dropout_model()
+    resumed.set_weights(first.get_weights())
+    masks(first, 0), masks(first, 1)  # an uninterrupted run's earlier epochs
+    np.testing.assert_array_equal(masks(first, 2), masks(resumed, 2))
+    assert not np.array_equal(masks(first, 2), masks(first, 3))
