@@ -107,6 +107,7 @@ def command_serve(arguments):
         batching=not arguments.no_batching,
         max_batch_size=arguments.max_batch_size,
         batch_wait_ms=arguments.batch_wait_ms,
+        batch_threads=arguments.batch_threads,
     )
     store = ModelStore(find, poll_seconds=arguments.poll_seconds)
     names = ", ".join(sorted(bases)) or "nothing yet"
@@ -150,6 +151,12 @@ def parser(with_task_help: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("--poll-seconds", type=float, default=2.0, help="how often new versions are looked for")
     serve.add_argument("--max-batch-size", type=int, default=32, help="rows merged into one model call")
     serve.add_argument("--batch-wait-ms", type=float, default=0.0, help="extra wait for more requests per batch")
+    serve.add_argument(
+        "--batch-threads",
+        type=int,
+        default=2,
+        help="batches of one model computed at once (TF Serving's num_batch_threads)",
+    )
     serve.add_argument("--no-batching", action="store_true", help="one model call per request")
     serve.set_defaults(handler=command_serve)
     data = commands.add_parser("data", help="fetch the built-in datasets into the cache")

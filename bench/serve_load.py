@@ -4,7 +4,7 @@
 
 Exports the latest finished sentiment and tagging runs into a temporary folder, starts
 `main.py serve` on it in a subprocess (with, then without, dynamic batching) and drives it
-from this process with 1, 8 and 64 concurrent clients (asyncio + httpx), one sentence per
+from this process with 1, 8 and 64 concurrent clients (asyncio, a keep-alive connection each), one sentence per
 request. Prints throughput and p50/p99 latency per row, counts errors (any non-200, and
 any answer that differs from an in-process call of the same signature), swaps in a new
 version during one of the runs, and compares one HTTP request of 32 sentences with the
@@ -13,6 +13,7 @@ in-process call of the signature on the same 32. Ratios are measured side by sid
 
 import argparse
 import asyncio
+import json
 import shutil
 import statistics
 import subprocess
@@ -92,30 +93,62 @@ def same(answer: dict, expected: dict) -> bool:
     return True
 
 
-async def drive(url: str, model: str, clients: int, requests: int, seconds: float, expected: dict, during=None):
+class Connection:
+    """One keep-alive HTTP/1.1 connection that posts JSON and reads the answer.
+
+    The load generator shares the machine with the server, so it must cost far less per
+    request than the server does: httpx's async client spends about as long on a request
+    as the server's whole answer, which would measure the client. This one only writes
+    the bytes and reads the reply (Content-Length framing, as uvicorn answers)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> "Connection":
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def post(self, path: str, body: dict) -> tuple[int, dict]:
+        payload = json.dumps(body).encode()
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        self.writer.write(f"{head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(header.split(b" ", 2)[1])
+        length = next(
+            int(line.split(b":", 1)[1]) for line in header.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
+        return status, json.loads(await self.reader.readexactly(length))
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+async def drive(port: int, model: str, clients: int, requests: int, seconds: float, expected: dict, during=None):
     """`requests` one-sentence predicts from `clients` concurrent clients; latencies and errors."""
     latencies, errors, sent = [], 0, 0
     deadline = time.monotonic() + seconds
 
-    async def client(http, number):
+    async def client(connection, number):
         nonlocal errors, sent
         while sent < requests and time.monotonic() < deadline:
             sentence = SENTENCES[(sent + number) % len(SENTENCES)]
             sent += 1
             started = time.perf_counter()
-            response = await http.post(f"/v1/models/{model}:predict", json={"instances": [sentence]})
+            status, answer = await connection.post(f"/v1/models/{model}:predict", {"instances": [sentence]})
             latencies.append(time.perf_counter() - started)
-            if response.status_code != 200 or not same(response.json()["predictions"][0], expected[model, sentence]):
+            if status != 200 or not same(answer["predictions"][0], expected[model, sentence]):
                 errors += 1
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
-        started = time.perf_counter()
-        tasks = [asyncio.create_task(client(http, number)) for number in range(clients)]
-        if during:
-            await during()
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - started
+    connections = [await Connection.open(port) for _ in range(clients)]
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(client(connection, number)) for number, connection in enumerate(connections)]
+    if during:
+        await during()
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    for connection in connections:
+        await connection.close()
     return {
         "requests": len(latencies),
         "per_second": len(latencies) / elapsed,
@@ -125,7 +158,7 @@ async def drive(url: str, model: str, clients: int, requests: int, seconds: floa
     }
 
 
-def batch_of_32(url: str, base: Path, repeats: int = 20) -> tuple[float, float]:
+def batch_of_32(port: int, base: Path, repeats: int = 20) -> tuple[float, float]:
     """Median seconds of one HTTP predict of 32 sentences vs the in-process signature call."""
     texts = [SENTENCES[i % len(SENTENCES)] for i in range(32)]
     serve = tf.saved_model.load(str(base / "1")).signatures["serving_default"]
@@ -135,14 +168,19 @@ def batch_of_32(url: str, base: Path, repeats: int = 20) -> tuple[float, float]:
         started = time.perf_counter()
         serve(text=tf.constant(texts))
         local.append(time.perf_counter() - started)
-    remote = []
-    with httpx.Client(base_url=url, timeout=60) as http:
-        http.post("/v1/models/sentiment:predict", json={"instances": texts})
-        for _ in range(repeats):
+
+    async def over_http() -> list[float]:
+        connection = await Connection.open(port)
+        times = []
+        for _ in range(repeats + 1):  # the first warms the connection up
             started = time.perf_counter()
-            http.post("/v1/models/sentiment:predict", json={"instances": texts}).raise_for_status()
-            remote.append(time.perf_counter() - started)
-    return statistics.median(remote), statistics.median(local)
+            status, _ = await connection.post("/v1/models/sentiment:predict", {"instances": texts})
+            times.append(time.perf_counter() - started)
+            assert status == 200
+        await connection.close()
+        return times[1:]
+
+    return statistics.median(asyncio.run(over_http())), statistics.median(local)
 
 
 def swap_in_new_version(base: Path):
@@ -162,18 +200,17 @@ def main(arguments) -> None:
     rows = []
     for batching, port in ((True, 8611), (False, 8612)):
         server = start_server(bases, port, batching)
-        url = f"http://127.0.0.1:{port}"
         try:
             for model in MODELS:
                 for clients in CLIENTS:
                     during = swap_in_new_version(bases[model]) if batching and clients == 8 else None
                     result = asyncio.run(
-                        drive(url, model, clients, arguments.requests, arguments.seconds, expected, during)
+                        drive(port, model, clients, arguments.requests, arguments.seconds, expected, during)
                     )
                     rows.append({"model": model, "batching": batching, "clients": clients, **result})
                     print(f"{model} batching={batching} clients={clients}: {result}", file=sys.stderr)
             if batching:
-                remote, local = batch_of_32(url, bases["sentiment"])
+                remote, local = batch_of_32(port, bases["sentiment"])
         finally:
             server.terminate()
             server.wait(timeout=30)

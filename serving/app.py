@@ -44,6 +44,7 @@ class ServerSettings:
     max_body_bytes: int = 1 << 20  # 1 MiB
     max_string_length: int = 10_000  # characters in one input string
     threads: int = 4  # model calls in parallel
+    batch_threads: int = 2  # batches of one signature computed at once (with batching)
 
 
 class TooLarge(ValueError):
@@ -102,7 +103,12 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
         if key not in batchers:
             observe = metrics.batch_rows.labels(loaded.model, signature_name).observe
             batchers[key] = Batcher(
-                signature, executor, settings.max_batch_size, settings.batch_wait_ms / 1000, observe
+                signature,
+                executor,
+                settings.max_batch_size,
+                settings.batch_wait_ms / 1000,
+                observe,
+                settings.batch_threads,
             )
         return batchers[key]
 

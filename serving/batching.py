@@ -2,12 +2,13 @@
 merged into one call, as TensorFlow Serving's batching does, and each caller gets back
 exactly its own rows.
 
-One model call runs at a time per signature; requests that arrive meanwhile queue up
-and form the next batch, so a lightly loaded server adds no wait and a busy one merges
-more. A batch holds at most `max_batch_size` rows; `max_wait_seconds` (default 0) makes
-a batch wait that long after its first request for more. Outputs padded to the longest row of the batch (declared
-in the export's task.json as `padded_outputs`: output -> its length output) are cut back
-to what the caller's own rows need, so a merged answer equals an unmerged one.
+At most `batch_threads` model calls run at once per signature (TF Serving's
+`num_batch_threads`); requests that arrive while they all run queue up and form the next
+batch, so a lightly loaded server adds no wait and a busy one merges more. A batch holds
+at most `max_batch_size` rows; `max_wait_seconds` (default 0) makes a batch wait that
+long after its first request for more. Outputs padded to the longest row of the batch
+(declared in the export's task.json as `padded_outputs`: output -> its length output) are
+cut back to what the caller's own rows need, so a merged answer equals an unmerged one.
 """
 
 import asyncio
@@ -35,13 +36,24 @@ class Pending:
 class Batcher:
     """Merges concurrent calls of one batchable signature."""
 
-    def __init__(self, signature: SignatureInfo, executor, max_batch_size: int, max_wait_seconds: float, observe=None):
+    def __init__(
+        self,
+        signature: SignatureInfo,
+        executor,
+        max_batch_size: int,
+        max_wait_seconds: float,
+        observe=None,
+        batch_threads: int = 1,
+    ):
         self.signature = signature
         self.executor = executor
         self.max_batch_size = max_batch_size
         self.max_wait_seconds = max_wait_seconds
         self.observe = observe or (lambda rows: None)  # told each batch's size in rows
         self.queue: asyncio.Queue = asyncio.Queue()
+        self.batch_threads = batch_threads
+        self.free = None  # a semaphore of batch threads, made on the serving loop
+        self.running: set = set()  # batches being computed (kept referenced until done)
         self.worker = None
 
     async def call(self, arrays: dict, rows: int) -> dict:
@@ -53,10 +65,18 @@ class Batcher:
         return await pending.answer
 
     async def work(self) -> None:
+        self.free = asyncio.Semaphore(self.batch_threads)
         while True:
+            await self.free.acquire()  # a batch forms only when a thread can take it
             batch = [await self.queue.get()]
             await self.collect(batch)
-            await self.run(batch)
+            running = asyncio.get_running_loop().create_task(self.run(batch))
+            self.running.add(running)
+            running.add_done_callback(self.done)
+
+    def done(self, running) -> None:
+        self.running.discard(running)
+        self.free.release()
 
     async def collect(self, batch: list) -> None:
         """Add what is already waiting (requests queue up while the previous batch runs),
