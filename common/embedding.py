@@ -203,6 +203,7 @@ def embedding_layer(vocabulary_size: int, dimension: int, pretrained=None, train
     )
 
 
+@keras.saving.register_keras_serializable(package="rnn_suite")
 class GradientGate(keras.layers.Layer):
     """Passes its input through; the gradient flows back through it only while it is open."""
 
@@ -216,6 +217,7 @@ class GradientGate(keras.layers.Layer):
         return gate * inputs + (1 - gate) * keras.ops.stop_gradient(inputs)
 
 
+@keras.saving.register_keras_serializable(package="rnn_suite")
 class PretrainedEmbedding(keras.layers.Embedding):
     """An Embedding started from pretrained vectors that can be held fixed for the first
     `frozen_epochs` and fine-tuned after: until then a closed gate stops the gradient (with
@@ -231,7 +233,11 @@ class PretrainedEmbedding(keras.layers.Embedding):
         return self.gate(super().call(inputs))
 
     def get_config(self):
-        return {**super().get_config(), "frozen_epochs": self.frozen_epochs, "pretrained": self.pretrained}
+        # The vectors are the layer's weights, saved with them: the config names no matrix
+        # (a Constant initializer would write every vector into model.keras's JSON again).
+        config = {**super().get_config(), "frozen_epochs": self.frozen_epochs, "pretrained": self.pretrained}
+        config["embeddings_initializer"] = "zeros"
+        return config
 
 
 class UnfreezeEmbeddings(keras.callbacks.Callback):
