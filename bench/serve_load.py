@@ -1,6 +1,6 @@
 """Load and fault benchmark of `make serve`, on 127.0.0.1 only, bounded in requests and time.
 
-    python -m bench.serve_load [--requests 400] [--seconds 30]     (or: make bench-serve)
+    python -m bench.serve_load [--requests 2000] [--seconds 20]     (or: make bench-serve)
 
 Exports the latest finished sentiment and tagging runs into a temporary folder, starts
 `main.py serve` on it in a subprocess (with, then without, dynamic batching) and drives it
@@ -183,12 +183,22 @@ def batch_of_32(port: int, base: Path, repeats: int = 20) -> tuple[float, float]
     return statistics.median(asyncio.run(over_http())), statistics.median(local)
 
 
-def swap_in_new_version(base: Path):
+def swap_in_new_version(base: Path, port: int):
+    """During a run: copy version 1 in as version 2, then wait until the server serves it
+    (the row ends only after the swap, so it happens under load)."""
+
     async def swap():
         await asyncio.sleep(1.0)
         staging = base / ".staging-2"
         shutil.copytree(base / "1", staging)
         staging.rename(base / "2")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            health = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/healthz", timeout=5)
+            if 2 in health.json()["models"][base.name]:
+                return
+            await asyncio.sleep(0.2)
+        raise SystemExit(f"version 2 of {base.name} was not served within 120 s")
 
     return swap
 
@@ -203,7 +213,9 @@ def main(arguments) -> None:
         try:
             for model in MODELS:
                 for clients in CLIENTS:
-                    during = swap_in_new_version(bases[model]) if batching and clients == 8 else None
+                    during = swap_in_new_version(bases[model], port) if batching and clients == 8 else None
+                    # Untimed warm-up at this concurrency: connections open, first calls traced.
+                    asyncio.run(drive(port, model, clients, 4 * clients, 10, expected))
                     result = asyncio.run(
                         drive(port, model, clients, arguments.requests, arguments.seconds, expected, during)
                     )
@@ -236,6 +248,6 @@ def main(arguments) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=400, help="requests per row (at most)")
-    parser.add_argument("--seconds", type=float, default=30, help="seconds per row (at most)")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per row (at most)")
+    parser.add_argument("--seconds", type=float, default=20, help="seconds per row (at most)")
     main(parser.parse_args())

@@ -240,6 +240,10 @@ class PretrainedEmbedding(keras.layers.Embedding):
         return config
 
 
+# Runs saved before the two classes were registered name them without the package.
+keras.saving.get_custom_objects().update(PretrainedEmbedding=PretrainedEmbedding, GradientGate=GradientGate)
+
+
 class UnfreezeEmbeddings(keras.callbacks.Callback):
     """Fine-tunes each `PretrainedEmbedding` from its `frozen_epochs` on. Set from the epoch
     number, so a run resumed after a crash is in the right state."""
