@@ -38,16 +38,33 @@ def command_train(arguments):
 
 
 def command_compare(arguments):
-    from common.compare import compare
+    from common.compare import SEEDS, compare, write_index
 
-    task = get_task(arguments.task)
-    config = apply_overrides(task.Config(), arguments.options)
-    known = task.variants()
-    variants = arguments.variants.split(",") if arguments.variants else list(known)
-    unknown = [name for name in variants if name not in known]
-    if unknown:
-        raise UserError(f"unknown variant(s) {', '.join(unknown)} for {task.name}; choose from {', '.join(known)}")
-    compare(task, config, variants)
+    options, chosen = split_compare_options(arguments.options)
+    seeds = int(chosen.get("seeds", arguments.seeds or SEEDS))
+    requested = chosen.get("variants", arguments.variants)
+    names = TASKS if arguments.task == "all" else (arguments.task,)
+    configs = {name: apply_overrides(get_task(name).Config(), options) for name in names}  # check all first
+    folders = {}
+    for name in names:
+        task = get_task(name)
+        known = task.variants()
+        variants = requested.split(",") if requested else list(known)
+        unknown = [variant for variant in variants if variant not in known]
+        if unknown:
+            raise UserError(f"unknown variant(s) {', '.join(unknown)} for {name}; choose from {', '.join(known)}")
+        folders[name] = compare(task, configs[name], variants, seeds)
+    if arguments.task == "all":
+        write_index(folders)
+
+
+def split_compare_options(options: list[str]) -> tuple[list[str], dict]:
+    """The config overrides, and `seeds=`/`variants=` (options of the comparison itself)."""
+    own = ("seeds", "variants")
+    chosen = dict(option.split("=", 1) for option in options if option.split("=", 1)[0] in own)
+    if "seeds" in chosen and not chosen["seeds"].isdigit():
+        raise UserError(f"seeds={chosen['seeds']!r}: expected a whole number of seeds")
+    return [option for option in options if option.split("=", 1)[0] not in own], chosen
 
 
 def command_export(arguments):
@@ -128,10 +145,15 @@ def parser(with_task_help: bool = False) -> argparse.ArgumentParser:
     train.add_argument("task", help=", ".join(TASKS))
     train.add_argument("options", nargs="*", help="key=value overrides, e.g. units=128 cell=gru")
     train.set_defaults(handler=command_train)
-    compare = commands.add_parser("compare", help="train SimpleRNN, GRU, LSTM, BiLSTM, stacked and no-RNN side by side")
-    compare.add_argument("task")
-    compare.add_argument("options", nargs="*", help="key=value overrides shared by every variant")
+    compare = commands.add_parser(
+        "compare", help="train SimpleRNN, GRU, LSTM, BiLSTM, stacked and no-RNN side by side, several seeds each"
+    )
+    compare.add_argument("task", help="a task, or all")
+    compare.add_argument(
+        "options", nargs="*", help="key=value overrides shared by every variant; seeds=N, variants=a,b"
+    )
     compare.add_argument("--variants", default="", help="comma-separated subset of the variants")
+    compare.add_argument("--seeds", type=int, default=0, help="seeds per variant (default 3)")
     compare.set_defaults(handler=command_compare)
     export = commands.add_parser("export", help="write a run's SavedModel to exports/<task>/<version>/")
     export.add_argument("task")

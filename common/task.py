@@ -109,6 +109,8 @@ class Task:
         main_metrics: the held-out metrics `compare` puts side by side.
         monitor, monitor_mode: the validation metric that picks the best epoch and
             stops early, and whether lower ("min") or higher ("max") is better.
+        example_input: one raw input for the export (as `make predict` takes it), on
+            which `compare` times the export's answer.
     """
 
     name: str = ""
@@ -116,6 +118,7 @@ class Task:
     main_metrics: tuple[str, ...] = ()
     monitor: str = "val_loss"
     monitor_mode: str = "min"
+    example_input: tuple[str, ...] = ()
 
     @property
     def Config(self) -> type:  # noqa: N802 - it is a class

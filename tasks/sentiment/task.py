@@ -8,6 +8,7 @@ from tasks.sentiment import data
 class SentimentTask(Task):
     name = "sentiment"
     summary = "sentence in, class out (many-to-one); MR movie reviews by default"
+    example_input = ("a gripping, funny film",)
     main_metrics = ("accuracy", "macro_f1")
 
     def builtin_sources(self):

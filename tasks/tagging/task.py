@@ -13,6 +13,7 @@ def describe(sentences) -> str:
 class TaggingTask(Task):
     name = "tagging"
     summary = "one tag per token (many-to-many, aligned); WNUT-2016 named entities by default"
+    example_input = ("Obama visited New York last week",)
     main_metrics = ("f1", "token_accuracy")
     # Validation loss is a poor guide in NER (predicting O everywhere scores well): the
     # best epoch is the one with the highest in-graph tag F1.

@@ -12,6 +12,7 @@ def describe(series) -> str:
 class TimeseriesTask(Task):
     name = "timeseries"
     summary = "a window of past values in, the next values out; sunspots by default"
+    example_input = ()  # no window given: the forecast after the last window of the series
     main_metrics = metrics.MAIN_METRICS
 
     def prepare_config(self, options):

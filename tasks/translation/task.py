@@ -10,6 +10,7 @@ class TranslationTask(Task):
 
     name = "translation"
     summary = "sentence in, sentence out (encoder-decoder with attention); English -> Spanish Bible verses"
+    example_input = ("In the beginning God created the heaven and the earth.",)
     main_metrics = ("bleu", "chrf")
 
     def variants(self):

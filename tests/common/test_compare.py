@@ -1,9 +1,91 @@
-from common.compare import comparison_table
+"""The comparison of RNN types: seeds summarised, verdicts, the report, resuming."""
+
+import json
+
+import pytest
+
+from common import compare, reports
+from tests.helpers import run_cli
+from tests.tasks.sentiment.toy import review_rows, write_csv
+
+TOY = ["units=8", "embedding_dim=8", "epochs=1", "batch_size=32", "verbose=0"]
 
 
-def test_table_lists_results_and_refused_variants():
-    rows = [("gru", {"accuracy": 0.75, "parameters": 10, "epochs": 3}, "run-1"), ("bidirectional_lstm", None, "no")]
-    lines = comparison_table(["accuracy"], rows).splitlines()
-    assert lines[0].startswith("| variant | accuracy | parameters")
-    assert lines[2].startswith("| gru | 0.7500 | 10 | 3 |") and lines[2].endswith("| run-1 |")
-    assert lines[3].endswith("| not run: no |")
+def row(variant, values, parameters=100):
+    return {
+        "variant": variant,
+        "seeds": len(values),
+        "errors": [],
+        "accuracy": reports.mean_and_spread(values),
+        "parameters": parameters,
+        "training_seconds": reports.mean_and_spread([10.0]),
+        "examples_per_second": None,
+        "latency_ms": reports.mean_and_spread([2.5, 3.5]),
+    }
+
+
+def test_a_difference_larger_than_the_seeds_spread_gets_a_verdict():
+    rows = [row("lstm", [0.80, 0.81, 0.79]), row("simple_rnn", [0.70, 0.71, 0.69]), row("gru", [0.80, 0.78, 0.82])]
+    lines = compare.verdicts(rows, "accuracy")
+    assert lines[0].startswith("- **lstm** is better than **simple_rnn** on accuracy: 0.8 vs 0.7")
+    assert any(line.startswith("- **gru** is better than **simple_rnn**") for line in lines)
+    assert lines[-1] == "- No clear difference (within the seeds' spread): lstm and gru."
+
+
+def test_no_clear_difference_and_too_few_seeds_are_said_plainly():
+    close = [row("lstm", [0.80, 0.70]), row("gru", [0.75, 0.78])]
+    assert compare.verdicts(close, "accuracy") == [
+        "- No clear difference between any two variants on accuracy at this data size."
+    ]
+    assert compare.verdicts([row("lstm", [0.8]), row("gru", [0.7])], "accuracy")[0].startswith("No verdict")
+
+
+def test_for_an_error_measure_lower_is_better():
+    rows = [row("lstm", [12.0, 12.1]), row("simple_rnn", [15.0, 15.2])]
+    for summary in rows:
+        summary["mae"] = summary.pop("accuracy")
+    assert compare.verdicts(rows, "mae")[0].startswith("- **lstm** is better than **simple_rnn** on mae")
+
+
+def test_the_table_shows_mean_and_spread_costs_and_errors():
+    failed = row("gru", [0.7]) | {"errors": ["failed: RuntimeError: boom"], "seeds": 1}
+    lines = compare.comparison_table([row("lstm", [0.8, 0.82], 12345), failed], ["accuracy"]).splitlines()
+    assert lines[0] == "| variant | seeds | accuracy | parameters | train s | examples/s | export ms (1 input) |"
+    assert lines[2] == "| lstm | 2 | 0.81 ± 0.014 | 12,345 | 10 | - | 3 ± 0.71 |"
+    assert lines[3].startswith("| gru (failed: RuntimeError: boom) | 1 | 0.7 |")
+
+
+def test_compare_writes_the_report_resumes_and_reports_a_failing_row(tmp_path, monkeypatch, isolated_runs):
+    data = write_csv(tmp_path / "reviews.csv", review_rows(200))
+    options = ["compare", "sentiment", f"dataset={data}", *TOY, "variants=gru,no_recurrence", "seeds=1"]
+    assert run_cli(*options) == 0
+    [report] = (isolated_runs / "sentiment").glob("comparison-*")
+    assert {path.name for path in report.iterdir()} == {
+        "comparison.md",
+        "results.json",
+        "metric_vs_time.png",
+        "metric_vs_parameters.png",
+        "learning_curves.png",
+    }
+    results = json.loads((report / "results.json").read_text())
+    assert [summary["variant"] for summary in results["summary"]] == ["gru", "no_recurrence"]
+    assert all(run["latency_ms"] > 0 and run["metrics"]["accuracy"] >= 0 for run in results["runs"])
+    assert "| gru | 1 |" in (report / "comparison.md").read_text()
+
+    # The same command again trains nothing: both rows are found finished.
+    def no_training(*arguments):
+        raise AssertionError("a finished row was trained again")
+
+    monkeypatch.setattr(compare.trainer, "train", no_training)
+    assert run_cli(*options) == 0
+    # A row that fails is reported with its error; the others still run.
+    assert run_cli(*options[:-2], "variants=gru,lstm", "seeds=1") == 0
+    latest = max((isolated_runs / "sentiment").glob("comparison-*"))
+    text = (latest / "comparison.md").read_text()
+    assert "| gru | 1 |" in text and "lstm (failed: AssertionError: a finished row was trained again)" in text
+
+
+@pytest.mark.parametrize("option, message", [("seeds=x", "seeds='x'"), ("variants=gru,nope", "unknown variant")])
+def test_bad_comparison_options_are_one_line_errors(option, message, capsys):
+    assert run_cli("compare", "sentiment", option) == 2
+    assert message in capsys.readouterr().err
