@@ -68,7 +68,9 @@ def compare(task, base_config, variants=None, seeds: int = SEEDS, command: str =
 def train_row(task, base_config, name: str, overrides: dict, seed: int) -> Trained:
     """One row's seed: trained, found already trained, refused by the config, or failed."""
     try:
-        config = dataclasses.replace(base_config, **overrides, seed=seed, run_name="")
+        # Seeds change initialisation, dropout and data order; the split stays the base one.
+        split_seed = base_config.data_split_seed
+        config = dataclasses.replace(base_config, **overrides, seed=seed, split_seed=split_seed, run_name="")
         config.validate()
     except UserError as refusal:
         return Trained(name, seed, error=f"not run: {refusal}")
@@ -209,8 +211,8 @@ def write_report(task, trained: list[Trained], names: list[str], command: str) -
         "",
         f"`{command}`",
         "",
-        f"Seeds {', '.join(map(str, seeds))}; every row on the same split, with the same epoch budget and early "
-        f"stopping. Metrics on the test part, mean ± standard deviation over seeds.",
+        f"Seeds {', '.join(map(str, seeds))} (initialisation, dropout, data order); every row on the same split, "
+        f"with the same epoch budget and early stopping. Test metrics, mean ± standard deviation over seeds.",
         "",
         comparison_table(rows, metric_names),
         "",

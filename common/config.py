@@ -43,6 +43,7 @@ class TrainConfig(Options):
     dataset: str = option("", "built-in dataset name, tfds:<name>, or a path to your own file")
     test_file: str = option("", "optional separate test file (same format as dataset)")
     seed: int = option(42, "random seed for splits, initialisation and shuffling")
+    split_seed: int = option(0, "seed of the random data split only (0: seed); compare holds it fixed across seeds")
     epochs: int = option(10, "maximum training epochs (early stopping may end sooner)")
     batch_size: int = option(32, "batch size per replica (the global batch grows with GPUs)")
     learning_rate: float = option(1e-3, "Adam learning rate")
@@ -54,6 +55,11 @@ class TrainConfig(Options):
     run_name: str = option("", "name of the run folder (default: time, cell, config hash)")
     verbose: str = option("auto", "progress: auto (bar on a terminal, a line per epoch in a log), 0, 1 or 2")
     wait: bool = option(False, "if another process is training this same run, wait for it instead of stopping")
+
+    @property
+    def data_split_seed(self) -> int:
+        """The seed that draws the random train/validation/test split."""
+        return self.split_seed or self.seed
 
     def validate(self):
         super().validate()

@@ -151,11 +151,15 @@ def make_data(config: Config, corpus: Corpus, rest=None, test=None) -> Data:
     """
     labels = corpus.labels
     if rest is not None:
-        inner = splits.stratified_split(labels[rest], config.validation_share, 0.0, config.seed, corpus.class_names)
+        inner = splits.stratified_split(
+            labels[rest], config.validation_share, 0.0, config.data_split_seed, corpus.class_names
+        )
         indices = {"train": rest[inner["train"]], "validation": rest[inner["validation"]], "test": test}
     else:
         test_share = 0.0 if corpus.fixed_test else config.test_share
-        indices = splits.stratified_split(labels, config.validation_share, test_share, config.seed, corpus.class_names)
+        indices = splits.stratified_split(
+            labels, config.validation_share, test_share, config.data_split_seed, corpus.class_names
+        )
     texts = {part: [corpus.texts[i] for i in rows] for part, rows in indices.items()}
     part_labels = {part: labels[rows] for part, rows in indices.items()}
     if corpus.fixed_test and rest is None:
@@ -185,7 +189,7 @@ def load_data(config: Config) -> Data:
 def cross_validation(config: Config):
     """One `Data` per fold of stratified k-fold cross-validation (as published MR results)."""
     corpus = load_corpus(config)
-    for rest, test in splits.stratified_folds(corpus.labels, config.folds, config.seed, corpus.class_names):
+    for rest, test in splits.stratified_folds(corpus.labels, config.folds, config.data_split_seed, corpus.class_names):
         yield make_data(config, corpus, rest, test)
 
 

@@ -189,7 +189,7 @@ def load_corpus(config: Config) -> Corpus:
 
 def split_corpus(corpus: Corpus, config: Config) -> tuple[dict, dict, dict]:
     """(tokens, tags, indices) per part: seeded random split of the parts not given."""
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.data_split_seed)
     order = rng.permutation(len(corpus.sentences.tokens))
     count = len(order)
     test_count = 0 if corpus.test else int(round(count * config.test_share))

@@ -311,10 +311,10 @@ def make_data(config: Config, corpus: Corpus) -> Data:
     summary = dict(corpus.summary, source=corpus.description, max_words_per_side=config.max_length)
     summary["pairs_dropped_too_long"] = len(corpus.sources) - len(kept)
     if corpus.groups and config.split == "book":
-        rows, held = split_by_group([corpus.groups[i] for i in kept], shares, config.seed)
+        rows, held = split_by_group([corpus.groups[i] for i in kept], shares, config.data_split_seed)
         summary.update({f"{part}_books": names for part, names in held.items()})
     else:
-        rows = split_at_random(len(kept), shares, config.seed)
+        rows = split_at_random(len(kept), shares, config.data_split_seed)
     pairs = {
         part: ([corpus.sources[kept[i]] for i in indices], [corpus.targets[kept[i]] for i in indices])
         for part, indices in rows.items()

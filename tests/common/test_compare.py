@@ -89,3 +89,22 @@ def test_compare_writes_the_report_resumes_and_reports_a_failing_row(tmp_path, m
 def test_bad_comparison_options_are_one_line_errors(option, message, capsys):
     assert run_cli("compare", "sentiment", option) == 2
     assert message in capsys.readouterr().err
+
+
+def test_seeds_change_initialisation_but_every_row_keeps_the_same_split(tmp_path, monkeypatch):
+    from tasks import get_task
+
+    task = get_task("sentiment")
+    seen = []
+
+    def fake_train(task, config):
+        seen.append((config.seed, config.data_split_seed, config.cell))
+        run = tmp_path / f"run-{len(seen)}"
+        run.mkdir()
+        (run / "metrics.json").write_text('{"accuracy": 0.5}')
+        return run
+
+    monkeypatch.setattr(compare.trainer, "train", fake_train)
+    monkeypatch.setattr(compare, "write_report", lambda *arguments: None)
+    compare.compare(task, task.Config(seed=7), ["gru", "lstm"], seeds=2)
+    assert seen == [(7, 7, "gru"), (8, 7, "gru"), (7, 7, "lstm"), (8, 7, "lstm")]
