@@ -3,12 +3,14 @@
     python -m bench.serve_load [--requests 2000] [--seconds 20]     (or: make bench-serve)
 
 Exports the latest finished sentiment and tagging runs into a temporary folder, starts
-`main.py serve` on it in a subprocess (with, then without, dynamic batching) and drives it
-from this process with 1, 8 and 64 concurrent clients (asyncio, a keep-alive connection each), one sentence per
-request. Prints throughput and p50/p99 latency per row, counts errors (any non-200, and
-any answer that differs from an in-process call of the same signature), swaps in a new
-version during one of the runs, and compares one HTTP request of 32 sentences with the
-in-process call of the signature on the same 32. Ratios are measured side by side here.
+`main.py serve` twice on copies of it, in subprocesses, one with dynamic batching and one
+without, and drives them from this process with 1, 8 and 64 concurrent clients (asyncio,
+one keep-alive connection each, on uvloop as the server), one sentence per request, each row on one server and
+then at once on the other. Prints throughput and p50/p99 latency per row, counts errors
+(any non-200, and any answer that differs from an in-process call of the same
+signature), swaps in a new version during the 8-client rows with batching, and compares
+one HTTP request of 32 sentences with the in-process call of the signature on the same
+32, alternating the two. Ratios are measured side by side here.
 """
 
 import argparse
@@ -25,6 +27,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import tensorflow as tf
+import uvloop
 
 from common import trainer
 from common.runs import find_run
@@ -158,29 +161,28 @@ async def drive(port: int, model: str, clients: int, requests: int, seconds: flo
     }
 
 
-def batch_of_32(port: int, base: Path, repeats: int = 20) -> tuple[float, float]:
-    """Median seconds of one HTTP predict of 32 sentences vs the in-process signature call."""
+def batch_of_32(port: int, base: Path, repeats: int = 40) -> tuple[float, float]:
+    """Median seconds of one HTTP predict of 32 sentences vs the in-process signature call,
+    alternating the two so that a busy machine slows both alike."""
     texts = [SENTENCES[i % len(SENTENCES)] for i in range(32)]
     serve = tf.saved_model.load(str(base / "1")).signatures["serving_default"]
-    serve(text=tf.constant(texts))
-    local = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        serve(text=tf.constant(texts))
-        local.append(time.perf_counter() - started)
 
-    async def over_http() -> list[float]:
+    async def alternate() -> tuple[list, list]:
         connection = await Connection.open(port)
-        times = []
-        for _ in range(repeats + 1):  # the first warms the connection up
+        remote, local = [], []
+        for _ in range(repeats + 1):  # the first of each warms up
+            started = time.perf_counter()
+            serve(text=tf.constant(texts))
+            local.append(time.perf_counter() - started)
             started = time.perf_counter()
             status, _ = await connection.post("/v1/models/sentiment:predict", {"instances": texts})
-            times.append(time.perf_counter() - started)
+            remote.append(time.perf_counter() - started)
             assert status == 200
         await connection.close()
-        return times[1:]
+        return remote[1:], local[1:]
 
-    return statistics.median(asyncio.run(over_http())), statistics.median(local)
+    remote, local = uvloop.run(alternate())
+    return statistics.median(remote), statistics.median(local)
 
 
 def swap_in_new_version(base: Path, port: int):
@@ -205,29 +207,32 @@ def swap_in_new_version(base: Path, port: int):
 
 def main(arguments) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    bases = export_latest(folder / "exports")
-    expected = expected_answers(bases)
+    batched = export_latest(folder / "batched")
+    unbatched = {name: folder / "unbatched" / name for name in MODELS}
+    for name in MODELS:
+        shutil.copytree(batched[name], unbatched[name])
+    expected = expected_answers(batched)
+    # Both servers run at once and each row is measured on one, then at once on the
+    # other, so that a machine busy with other work slows both alike.
+    servers = {True: start_server(batched, 8611, True), False: start_server(unbatched, 8612, False)}
     rows = []
-    for batching, port in ((True, 8611), (False, 8612)):
-        server = start_server(bases, port, batching)
-        try:
-            for model in MODELS:
-                for clients in CLIENTS:
-                    during = swap_in_new_version(bases[model], port) if batching and clients == 8 else None
+    try:
+        for model in MODELS:
+            for clients in CLIENTS:
+                for batching, port in ((True, 8611), (False, 8612)):
+                    during = swap_in_new_version(batched[model], port) if batching and clients == 8 else None
                     # Untimed warm-up at this concurrency: connections open, first calls traced.
-                    asyncio.run(drive(port, model, clients, 4 * clients, 10, expected))
-                    result = asyncio.run(
+                    uvloop.run(drive(port, model, clients, 4 * clients, 10, expected))
+                    result = uvloop.run(
                         drive(port, model, clients, arguments.requests, arguments.seconds, expected, during)
                     )
                     rows.append({"model": model, "batching": batching, "clients": clients, **result})
                     print(f"{model} batching={batching} clients={clients}: {result}", file=sys.stderr)
-            if batching:
-                remote, local = batch_of_32(port, bases["sentiment"])
-        finally:
+        remote, local = batch_of_32(8611, batched["sentiment"])
+    finally:
+        for server in servers.values():
             server.terminate()
             server.wait(timeout=30)
-            for model in MODELS:
-                shutil.rmtree(bases[model] / "2", ignore_errors=True)
     header = ("model", "batching", "clients", "requests", "req/s", "p50 ms", "p99 ms", "errors")
     print("\n" + f"{header[0]:<10}" + "".join(f"{name:>9}" for name in header[1:]))
     for row in rows:

@@ -1,13 +1,20 @@
 """Dynamic batching: concurrent requests merged into one call, each caller getting
 exactly the answer it would get alone."""
 
+import asyncio
 import concurrent.futures
 import re
+import threading
+import time
 
 import httpx
+import numpy as np
+import pytest
+import tensorflow as tf
 
 from serving.app import ServerSettings, background_server, create_app
-from serving.models import ModelStore, find_models
+from serving.batching import Batcher
+from serving.models import ModelStore, SignatureInfo, find_models
 
 SENTENCES = [
     "Obama visited New York",
@@ -56,3 +63,32 @@ def test_merged_answers_equal_unmerged_ones(toy_exports):
         assert [row["label"] for row in one["predictions"]] == [row["label"] for row in other["predictions"]]
         for row, expected in zip(one["predictions"], other["predictions"]):
             assert max(abs(a - b) for a, b in zip(row["probabilities"], expected["probabilities"])) < 1e-5
+
+
+@pytest.mark.parametrize("batch_threads", [1, 2])
+def test_at_most_batch_threads_batches_of_one_signature_run_at_once(batch_threads):
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_model(x):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)
+        with lock:
+            running -= 1
+        return {"y": x * 2}
+
+    spec = {"x": tf.TensorSpec([None], tf.float32)}
+    signature = SignatureInfo(slow_model, spec, {"y": tf.TensorSpec([None], tf.float32)}, {})
+
+    async def four_full_batches():
+        with concurrent.futures.ThreadPoolExecutor(4) as executor:
+            batcher = Batcher(signature, executor, 2, 0.0, batch_threads=batch_threads)
+            calls = [batcher.call({"x": np.array([i, i], np.float32)}, 2) for i in range(4)]
+            return await asyncio.gather(*calls)
+
+    answers = asyncio.run(four_full_batches())
+    assert [answer["y"].tolist() for answer in answers] == [[2 * i, 2 * i] for i in range(4)]
+    assert most == batch_threads
