@@ -6,7 +6,8 @@ from common import reports, trainer
 from common.errors import UserError
 from common.runs import write_report
 
-REPORTED = ("parameters", "epochs", "training_seconds", "examples_per_second")
+# `cudnn` sits next to the speed it explains; `receptive_field` is a TCN's (common.cells.speed_notes).
+REPORTED = ("parameters", "epochs", "training_seconds", "examples_per_second", "cudnn", "receptive_field")
 
 
 def compare(task, base_config, variants=None) -> str:
