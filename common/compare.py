@@ -140,6 +140,9 @@ def summarize(trained: list[Trained], names: list[str], metric_names) -> list[di
         latencies = [row.latency_ms for row in done if row.latency_ms is not None]
         summary["latency_ms"] = reports.mean_and_spread(latencies) if latencies else None
         summary["parameters"] = done[0].metrics.get("parameters") if done else None
+        # cuDNN or not explains the speed; a TCN's receptive field its reach (common.cells.speed_notes).
+        summary["cudnn"] = done[0].metrics.get("cudnn") if done else None
+        summary["receptive_field"] = done[0].metrics.get("receptive_field") if done else None
         rows.append(summary)
     return rows
 
@@ -180,13 +183,16 @@ def format_spread(value: dict | None, digits: int = 4) -> str:
 
 def comparison_table(rows: list[dict], metric_names) -> str:
     """The Markdown table: metrics as mean ± std over seeds, then the cost columns."""
-    header = ["variant", "seeds", *metric_names, "parameters", "train s", "examples/s", "export ms (1 input)"]
+    header = ["variant", "seeds", *metric_names, "parameters", "train s", "examples/s", "cuDNN", "export ms (1 input)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["variant"], str(row["seeds"])]
         cells += [format_spread(row[name]) for name in metric_names]
         cells.append("-" if row["parameters"] is None else f"{row['parameters']:,}")
-        cells += [format_spread(row[key], 3) for key in ("training_seconds", "examples_per_second", "latency_ms")]
+        cells += [format_spread(row[key], 3) for key in ("training_seconds", "examples_per_second")]
+        cells += [row["cudnn"] or "-", format_spread(row["latency_ms"], 3)]
+        if row["receptive_field"]:
+            cells[0] += f" (receptive field {row['receptive_field']})"
         if row["errors"]:
             cells[0] += " (" + "; ".join(row["errors"]) + ")"
         lines.append("| " + " | ".join(cells) + " |")

@@ -74,7 +74,11 @@ class TrainConfig(Options):
 class RecurrentOptions(Options):
     """The recurrent stack: which cell, how many layers, how wide, how much dropout."""
 
-    cell: str = option("lstm", "recurrent cell: simple_rnn, gru, lstm, or none (the non-recurrent baseline)")
+    cell: str = option(
+        "lstm",
+        "recurrent cell: simple_rnn, gru, lstm, peephole_lstm, leaky_rnn; or tcn (temporal convolutions) or none "
+        "(per-token dense layers), the non-recurrent baselines",
+    )
     num_layers: int = option(1, "stacked recurrent layers")
     units: int = option(64, "units per recurrent layer (per direction)")
     dropout: float = option(0.5, "dropout on the inputs and outputs of the recurrent stack")

@@ -43,6 +43,9 @@ RECURRENT_VARIANTS = {
     "gru": {"cell": "gru", "num_layers": 1},
     "lstm": {"cell": "lstm", "num_layers": 1},
     "stacked_lstm": {"cell": "lstm", "num_layers": 2},
+    "peephole_lstm": {"cell": "peephole_lstm", "num_layers": 1},
+    "leaky_rnn": {"cell": "leaky_rnn", "num_layers": 1},
+    "tcn": {"cell": "tcn", "num_layers": 1},
     "no_recurrence": {"cell": "none", "num_layers": 1},
 }
 BIDIRECTIONAL_VARIANTS = {
@@ -51,6 +54,10 @@ BIDIRECTIONAL_VARIANTS = {
     "lstm": {"cell": "lstm", "bidirectional": False, "num_layers": 1},
     "bidirectional_lstm": {"cell": "lstm", "bidirectional": True, "num_layers": 1},
     "stacked_bidirectional_lstm": {"cell": "lstm", "bidirectional": True, "num_layers": 2},
+    "peephole_lstm": {"cell": "peephole_lstm", "bidirectional": False, "num_layers": 1},
+    "leaky_rnn": {"cell": "leaky_rnn", "bidirectional": False, "num_layers": 1},
+    # Causal, one direction: the honest convolutional counterpart of the one-directional RNNs.
+    "tcn": {"cell": "tcn", "bidirectional": False, "num_layers": 1},
     "no_recurrence": {"cell": "none", "bidirectional": False, "num_layers": 1},
 }
 

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import distribution, reports, runs
+from common import cells, distribution, reports, runs
 from common.config import load_config, save_config
 from common.embedding import UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
@@ -303,6 +303,7 @@ def fit_and_evaluate(task: Task, config, data: TaskData, run_path: Path, strateg
     metrics = task.evaluate(model, config, data, run_path)
     metrics.update(throughput(history, data.train_examples))
     metrics["parameters"] = int(model.count_params())
+    metrics.update(cells.speed_notes(model))  # cuDNN or not, a TCN's receptive field
     pretrained = pretrained_summary(model)
     if pretrained:
         metrics["pretrained_embeddings"] = pretrained

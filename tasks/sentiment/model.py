@@ -16,7 +16,9 @@ def build_model(config: Config, assets: Assets) -> keras.Model:
     if config.pipeline == "prepadded":
         embedding.supports_masking, embedding.mask_zero = False, False  # the common way: no mask
     hidden = keras.layers.Dropout(config.dropout)(embedding(token_ids))
-    hidden = sequence_vector(hidden, config.cell, config.units, config.num_layers, config.bidirectional, config.pooling)
+    hidden = sequence_vector(
+        hidden, config.cell, config.units, config.num_layers, config.bidirectional, config.pooling, config.max_length
+    )
     hidden = keras.layers.Dropout(config.dropout)(hidden)
     # float32 output keeps softmax stable under mixed precision.
     probabilities = keras.layers.Dense(len(assets.class_names), activation="softmax", dtype="float32")(hidden)

@@ -141,7 +141,13 @@ def build_model(config: Config, assets: Assets) -> keras.Model:
     inputs, features = word_features(config, assets)
     hidden = keras.layers.Dropout(config.dropout)(features)
     hidden = recurrent_stack(
-        hidden, config.cell, config.units, config.num_layers, config.bidirectional, return_sequences=True
+        hidden,
+        config.cell,
+        config.units,
+        config.num_layers,
+        config.bidirectional,
+        return_sequences=True,
+        context=config.max_length,
     )
     hidden = keras.layers.Dropout(config.dropout)(hidden)
     # float32 scores keep the softmax / CRF stable under mixed precision.

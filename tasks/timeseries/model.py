@@ -50,7 +50,9 @@ def head(inputs, config: Config, outputs: int):
         recurrent_inputs = keras.layers.Concatenate(axis=-1, name="relative_window")(
             [inputs[:, :, :1] - inputs[:, -1:, :1], inputs[:, :, 1:]]
         )
-    hidden = recurrent_stack(recurrent_inputs, config.cell, config.units, config.num_layers, False, config.dropout)
+    hidden = recurrent_stack(
+        recurrent_inputs, config.cell, config.units, config.num_layers, False, config.dropout, context=config.window
+    )
     # float32 outputs keep the regression exact under mixed precision.
     parts = [keras.layers.Dense(outputs, dtype="float32", name="recurrent_forecast")(hidden)]
     if highway_steps(config):

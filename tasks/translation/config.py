@@ -10,7 +10,7 @@ least twice, a one-layer bidirectional LSTM encoder of 128 units per direction a
 import dataclasses
 from typing import ClassVar
 
-from common.cells import CELL_LAYERS
+from common.cells import NO_RECURRENCE, RECURRENT_CELLS, TCN
 from common.config import BidirectionalOption, RecurrentOptions, TextOptions, TrainConfig, option
 from common.errors import UserError
 
@@ -46,8 +46,10 @@ class Config(TextOptions, BidirectionalOption, RecurrentOptions, TrainConfig):
     embedding_dim: int = option(128, "word embedding size, each language")
 
     # The encoder-decoder.
-    cell: str = option("lstm", "encoder cell: simple_rnn, gru or lstm")
-    decoder_cell: str = option("", "decoder cell: simple_rnn, gru or lstm (empty: the encoder's)")
+    cell: str = option("lstm", "encoder cell: simple_rnn, gru, lstm, peephole_lstm, leaky_rnn or tcn")
+    decoder_cell: str = option(
+        "", "decoder cell: simple_rnn, gru, lstm, peephole_lstm or leaky_rnn (empty: the encoder's; tcn needs one)"
+    )
     units: int = option(128, "encoder units per layer and direction")
     decoder_units: int = option(256, "decoder units (the bridge maps the encoder's states to this width)")
     num_layers: int = option(1, "stacked encoder layers")
@@ -69,10 +71,16 @@ class Config(TextOptions, BidirectionalOption, RecurrentOptions, TrainConfig):
 
     def validate(self):
         super().validate()
-        if self.cell == "none":
-            raise UserError("cell=none: an encoder-decoder needs a recurrent cell (simple_rnn, gru or lstm)")
+        if self.cell == NO_RECURRENCE:
+            raise UserError(
+                f"cell=none: an encoder-decoder needs a recurrent cell ({', '.join(RECURRENT_CELLS)}) or tcn"
+            )
         if self.decoder_cell:
-            self.check_choice("decoder_cell", tuple(CELL_LAYERS))
+            self.check_choice("decoder_cell", RECURRENT_CELLS)
+        if self.target_cell == TCN:
+            # A TCN encoder's last real step is bridged as an h would be; a decoder needs a
+            # state to carry from word to word, which a TCN does not have.
+            raise UserError("cell=tcn encodes only: the decoder runs word by word from a state; set decoder_cell=lstm")
         self.check_choice("attention", ATTENTIONS)
         self.check_choice("split", SPLITS)
         if self.beam_width < 1:

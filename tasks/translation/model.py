@@ -2,7 +2,8 @@
 step by step (the same layers, found by name) for greedy and beam-search decoding.
 
     source ids -> embedding -> encoder (num_layers of `cell`, optionally bidirectional)
-               -> memory (every step's output) and final states
+               -> memory (every step's output) and final states (a TCN encoder's: its
+                  output at the last real word, and the first one backwards)
     final states -> bridge (common.cells) -> the decoder's initial states
     [START] w1 .. wn -> embedding -> decoder (`decoder_cell`) -> outputs h_t
     attention "none":  logits = W h_t (the fixed context: everything passes through the states)
@@ -68,7 +69,12 @@ class Seq2Seq:
         for depth in range(config.num_layers):
             last = depth == config.num_layers - 1
             layers[f"encoder_{depth + 1}"] = cells.recurrent_layer(
-                config.cell, config.units, return_sequences=True, return_state=last, bidirectional=config.bidirectional
+                config.cell,
+                config.units,
+                return_sequences=True,
+                return_state=last,
+                bidirectional=config.bidirectional,
+                context=config.max_length,
             )
         for index, layer in enumerate(cells.bridge_layers(config.target_cell, config.decoder_units)):
             layers[f"bridge_{index}"] = layer

@@ -5,6 +5,8 @@ import json
 import pytest
 
 from common import compare, reports
+from common.cells import CELL_NAMES
+from common.task import BIDIRECTIONAL_VARIANTS, RECURRENT_VARIANTS
 from tests.helpers import run_cli
 from tests.tasks.sentiment.toy import review_rows, write_csv
 
@@ -21,6 +23,8 @@ def row(variant, values, parameters=100):
         "training_seconds": reports.mean_and_spread([10.0]),
         "examples_per_second": None,
         "latency_ms": reports.mean_and_spread([2.5, 3.5]),
+        "cudnn": "yes",
+        "receptive_field": None,
     }
 
 
@@ -50,8 +54,9 @@ def test_for_an_error_measure_lower_is_better():
 def test_the_table_shows_mean_and_spread_costs_and_errors():
     failed = row("gru", [0.7]) | {"errors": ["failed: RuntimeError: boom"], "seeds": 1}
     lines = compare.comparison_table([row("lstm", [0.8, 0.82], 12345), failed], ["accuracy"]).splitlines()
-    assert lines[0] == "| variant | seeds | accuracy | parameters | train s | examples/s | export ms (1 input) |"
-    assert lines[2] == "| lstm | 2 | 0.81 ± 0.014 | 12,345 | 10 | - | 3 ± 0.71 |"
+    header = "| variant | seeds | accuracy | parameters | train s | examples/s | cuDNN | export ms (1 input) |"
+    assert lines[0] == header
+    assert lines[2] == "| lstm | 2 | 0.81 ± 0.014 | 12,345 | 10 | - | yes | 3 ± 0.71 |"
     assert lines[3].startswith("| gru (failed: RuntimeError: boom) | 1 | 0.7 |")
 
 
@@ -108,3 +113,14 @@ def test_seeds_change_initialisation_but_every_row_keeps_the_same_split(tmp_path
     monkeypatch.setattr(compare, "write_report", lambda *arguments: None)
     compare.compare(task, task.Config(seed=7), ["gru", "lstm"], seeds=2)
     assert seen == [(7, 7, "gru"), (8, 7, "gru"), (7, 7, "lstm"), (8, 7, "lstm")]
+
+
+def test_a_tcn_row_shows_its_receptive_field():
+    tcn = row("tcn", [0.7, 0.72]) | {"cudnn": "n/a", "receptive_field": 61}
+    assert compare.comparison_table([tcn], ["accuracy"]).splitlines()[2].startswith("| tcn (receptive field 61) | 2 |")
+
+
+def test_every_variant_names_a_known_cell():
+    for variants in (RECURRENT_VARIANTS, BIDIRECTIONAL_VARIANTS):
+        assert {"peephole_lstm", "leaky_rnn", "tcn"} <= set(variants)
+        assert all(variant["cell"] in CELL_NAMES for variant in variants.values())

@@ -21,7 +21,9 @@ def assets(train_tokens=1000):
     return Assets(VOCABULARY, "char", False, train_tokens)
 
 
-@pytest.mark.parametrize("cell, layers", [("lstm", 2), ("gru", 1), ("simple_rnn", 1)])
+@pytest.mark.parametrize(
+    "cell, layers", [("lstm", 2), ("gru", 1), ("simple_rnn", 1), ("peephole_lstm", 2), ("leaky_rnn", 1)]
+)
 def test_stepwise_logits_with_carried_state_equal_the_full_sequence(cell, layers):
     config = toy_config(f"cell={cell}", f"num_layers={layers}")
     step_model = generation_model.build_step_model(config, assets())
@@ -67,6 +69,42 @@ def test_bidirectional_is_refused_with_its_reason():
 def test_tied_embeddings_need_matching_widths():
     with pytest.raises(UserError, match=r"tie_embeddings needs embedding_dim \(6\) equal to units \(8\)"):
         toy_config("tie_embeddings=true").validate()
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_a_tcn_steps_through_text_with_its_token_history(layers):
+    """The TCN's step model carries the last tokens: one token at a time it gives what one
+    pass over the whole text gives, and from an empty history what the training model gives."""
+    config = toy_config("cell=tcn", f"num_layers={layers}", "bptt=12")
+    assert generation_model.history_length(config) == (4 if layers == 1 else 8)  # receptive field - 1, within bptt
+    trained = generation_model.build_model(config, assets())
+    step_model = generation_model.build_step_model(config, assets(), weights_from=trained)
+    ids = np.random.default_rng(2).integers(4, len(VOCABULARY), size=(2, 20)).astype("int32")
+    ids[1, 15:] = 0  # right padding
+    history = [np.zeros((2, generation_model.history_length(config)), "float32")]
+    full = step_model([ids, *history])[0].numpy()
+    real = ids != 0
+    np.testing.assert_allclose(full[real], trained(ids).numpy()[real], atol=1e-5)
+    stepwise = []
+    for position in range(ids.shape[1]):
+        logits, history = step_model([ids[:, position : position + 1], *history])
+        history = [history.numpy()]
+        stepwise.append(logits.numpy()[:, 0])
+    np.testing.assert_allclose(np.stack(stepwise, axis=1)[real], full[real], atol=1e-5)
+
+
+def test_a_tcns_history_ends_at_each_rows_last_real_token():
+    history = np.array([[0, 0, 7], [5, 6, 7]], "float32")
+    new_ids = np.array([[8, 9, 0], [4, 0, 0]], "int32")
+    ids, following = generation_model.TokenHistory(3)([history, new_ids])
+    np.testing.assert_array_equal(ids, [[0, 0, 7, 8, 9, 0], [5, 6, 7, 4, 0, 0]])
+    np.testing.assert_array_equal(following, [[7, 8, 9], [6, 7, 4]])
+
+
+def test_a_tcn_language_model_is_never_stateful():
+    config = toy_config("cell=tcn", "batching=sequential", "batch_size=3")
+    trained = generation_model.build_model(config, assets())
+    assert not any(getattr(layer, "stateful", False) for layer in trained.layers)
 
 
 def test_no_recurrence_baseline_builds_without_state():

@@ -42,3 +42,22 @@ def test_score_counts_the_end_of_each_sentence():
     scored = word_generator(WORDS.index("moon")).score(tf.constant(["the moon", ""]))
     assert scored["token_count"].numpy().tolist() == [3, 1]  # the, moon, END; an empty sentence is END
     assert (scored["log_likelihood"].numpy()[1, 1:] == 0).all()
+
+
+def test_a_tcn_generates_what_rerunning_the_whole_prefix_gives():
+    """The export's loop carries a TCN's token history; greedy decoding from it equals
+    running the model again over the prompt and everything written so far."""
+    characters = ["", "[UNK]", "[START]", "[END]", "\n", *"abcdefg"]
+    config = resolve_defaults(apply_overrides(Config(), ["dataset=book.txt", "cell=tcn", "bptt=12", "units=8"]))
+    assets = Assets(characters, "char", False, 100)
+    tf.keras.utils.set_random_seed(4)
+    generator = serve.Generator(build_step_model(config, assets), config, assets)
+    prompts = ["abc", "gfedcbagfedcba"]  # the second is longer than the receptive field (5)
+    written = greedy(generator, prompts, max_length=8)["text"].numpy().tolist()
+    for prompt, answer in zip(prompts, written):
+        ids = [characters.index(token) for token in "\n" + prompt]
+        for _ in range(8):
+            zeros = np.zeros((1, generator.widths[0]), "float32")  # an empty history: the whole prefix is read
+            logits = generator.step_model([np.array([ids], "int32"), zeros])[0].numpy()[0, -1]
+            ids.append(int(np.argmax(np.where(generator.never_written.numpy(), -1e9, logits))))
+        assert answer.decode() == "".join(characters[index] for index in ids[len(prompt) + 1 :])

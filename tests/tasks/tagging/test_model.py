@@ -4,20 +4,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.cells import cudnn_blockers, recurrent_layers
+from common.cells import speed_notes
 from tasks.tagging import data as tagging_data
 from tasks.tagging import model as tagging_model
 from tests.tasks.tagging.toy import TOY, toy_config, toy_data
 
 
-@pytest.mark.parametrize("use_crf", [True, False])
-def test_padding_never_counts(use_crf):
-    config = toy_config(crf=use_crf, dataset="toy")
+@pytest.mark.parametrize("use_crf, cell", [(True, "lstm"), (False, "lstm"), (True, "tcn"), (False, "peephole_lstm")])
+def test_padding_never_counts(use_crf, cell):
+    config = toy_config(crf=use_crf, dataset="toy", cell=cell)  # bidirectional: a tcn reads backwards too
     data = toy_data(config, TOY)
     model = tagging_model.build_model(config, data.assets)
-    assert all(
-        not cudnn_blockers(layer) or "SimpleRNN" in cudnn_blockers(layer)[0] for layer in recurrent_layers(model)
-    )
+    assert speed_notes(model)["cudnn"] == {"lstm": "yes", "tcn": "n/a", "peephole_lstm": "no"}[cell]
     encoder = tagging_data.make_encoder(config, data.assets)
     alone = tf.ragged.constant([["Bob", "lives"]])
     padded = tf.ragged.constant([["Bob", "lives"], ["Ann", "Lee", "likes", "New", "York", "it", "rains"]])
@@ -34,3 +32,9 @@ def test_padding_never_counts(use_crf):
     assert float(loss) == pytest.approx(float(loss_padded), rel=1e-5)
     # Decoded tags at padding are 0 (the padding id), and only real tokens come back.
     assert tagging_model.tag_ragged(model, encoder, config, padded).row_lengths().numpy().tolist() == [2, 7]
+
+
+def test_a_tcn_tagger_sees_a_whole_training_sentence_each_way():
+    config = toy_config(dataset="toy", cell="tcn", max_length=20)
+    model = tagging_model.build_model(config, toy_data(config, TOY).assets)
+    assert speed_notes(model) == {"cudnn": "n/a", "receptive_field": 29}  # 3 levels cover 20 words

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from common.cells import cudnn_blockers, recurrent_layers
+from common.cells import cudnn_blockers, recurrent_layers, speed_notes
 from tasks.timeseries import data as ts_data
 from tasks.timeseries import model as ts_model
 from tasks.timeseries.config import MODES
@@ -21,6 +21,16 @@ def test_model_shapes_dtype_and_cudnn(tmp_path, mode):
     assert all(not cudnn_blockers(layer) for layer in recurrent_layers(model))
     assert model.layers[-1].dtype_policy.compute_dtype == "float32" or model.output.dtype == "float32"
     assert model.predict(np.zeros((2, 12, columns), np.float32), verbose=0).shape == (2, 3)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_tcn_forecaster_covers_its_window(tmp_path, mode):
+    config = config_for(toy_csv(tmp_path), f"mode={mode}", "horizon=2", "cell=tcn")
+    data = ts_data.load_data(config)
+    model = ts_model.build_model(config, data.assets)
+    assert speed_notes(model) == {"cudnn": "n/a", "receptive_field": 13}  # two levels cover the 12 steps
+    window = np.random.default_rng(3).normal(size=(2, 12, len(data.series.columns))).astype(np.float32)
+    assert model.predict(window, verbose=0).shape == (2, 2)
 
 
 def test_autoregressive_mode_feeds_predictions_back(tmp_path):

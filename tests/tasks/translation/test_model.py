@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from common.config import apply_overrides
+from common.errors import UserError
 from tasks.translation import model as translation_model
 from tasks.translation.config import SERVE_MAX_OUTPUT_TOKENS, Config
 from tasks.translation.data import Assets
@@ -33,7 +34,13 @@ VARIANTS = [
     ("attention=multiplicative", "cell=lstm", "num_layers=2"),
     ("attention=multiplicative", "cell=simple_rnn", "bidirectional=false"),
     ("attention=additive", "cell=lstm", "decoder_cell=gru"),
+    # The lectures' cells as encoder and decoder; a TCN encoder (its last real step is bridged).
+    ("attention=additive", "cell=peephole_lstm"),
+    ("attention=none", "cell=leaky_rnn", "decoder_cell=peephole_lstm"),
+    ("attention=multiplicative", "cell=tcn", "decoder_cell=lstm"),
+    ("attention=none", "cell=tcn", "decoder_cell=leaky_rnn", "bidirectional=false", "num_layers=2"),
 ]
+NEW_CELL_VARIANTS = VARIANTS[5:]
 
 
 @pytest.mark.parametrize("overrides", VARIANTS)
@@ -59,7 +66,7 @@ def test_beam_width_one_is_greedy(overrides):
         np.testing.assert_array_equal(expected.numpy(), found.numpy())
 
 
-@pytest.mark.parametrize("overrides", VARIANTS[:3])
+@pytest.mark.parametrize("overrides", VARIANTS[:3] + NEW_CELL_VARIANTS)
 def test_output_is_unchanged_when_the_batch_gains_padding(overrides):
     network, _ = network_for(*overrides)
     alone = SOURCES[1:2, :2]
@@ -79,6 +86,13 @@ def test_attention_weights_sum_to_one_over_real_words_and_are_zero_on_padding(at
         np.testing.assert_allclose(weights[row, :length].sum(axis=-1), 1.0, atol=1e-5)
         assert np.all(weights[row, :, ~real[row]] == 0.0)
         assert np.all(weights[row, length:] == 0.0)
+
+
+def test_a_tcn_only_encodes():
+    with pytest.raises(UserError, match="cell=tcn encodes only.*set decoder_cell=lstm"):
+        apply_overrides(Config(), ["cell=tcn"])
+    with pytest.raises(UserError, match="decoder_cell='tcn': choose one of simple_rnn, gru, lstm, peephole_lstm"):
+        apply_overrides(Config(), ["decoder_cell=tcn"])
 
 
 def test_output_length_is_relative_to_the_source_and_capped():
