@@ -11,11 +11,12 @@ TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
 OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(TARGET),target=$(TARGET)) $(if $(FEATURES),features=$(FEATURES)) $(if $(TIME),time_column=$(TIME)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
-.PHONY: help install browser data train train-worker compare export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve bench-faults bench-distributed bench-loop serve test test-all lint format clean
+.PHONY: help install browser data train train-worker compare gradients export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve bench-faults bench-distributed bench-loop serve test test-all lint format clean
 
 # A bare `make` only prints help; it never installs anything.
 help:
 	@echo "make install [GPU=1] | data | train TASK=.. [DATA=..] [CELL=..] [ARGS=\"k=v ..\"] | compare TASK=.."
+	@echo "make gradients TASK=sentiment [ARGS=\"cells=simple_rnn,gru,lstm length=120 steps=150 batches=8\"]"
 	@echo "make train-worker TASK=.. WORKERS=host:port,host:port INDEX=0 (one such command per worker)"
 	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | test | test-all | lint"
 	@echo "make serve [HOST=..] [PORT=..] [MODELS=..] | bench | bench-tagging | bench-timeseries | bench-generation"
@@ -65,6 +66,11 @@ train-worker:
 
 compare:
 	$(PYTHON) main.py compare $(TASK) $(OVERRIDES)
+
+# ||dL/dh_t|| by time step for SimpleRNN, GRU and LSTM, at init and after training with and
+# without clipping (README: Gradient flow); a few minutes on 2 CPU cores.
+gradients:
+	$(PYTHON) main.py gradients $(TASK) $(OVERRIDES)
 
 export:
 	$(PYTHON) main.py export $(TASK) $(if $(RUN),--run $(RUN))

@@ -2,6 +2,7 @@
 
 python main.py train sentiment units=128 epochs=5
 python main.py predict sentiment --text "a gripping, funny film"
+python main.py gradients sentiment cells=simple_rnn,lstm steps=100
 python main.py --help
 """
 
@@ -65,6 +66,12 @@ def split_compare_options(options: list[str]) -> tuple[list[str], dict]:
     if "seeds" in chosen and not chosen["seeds"].isdigit():
         raise UserError(f"seeds={chosen['seeds']!r}: expected a whole number of seeds")
     return [option for option in options if option.split("=", 1)[0] not in own], chosen
+
+
+def command_gradients(arguments):
+    from common.gradients import gradient_flow
+
+    gradient_flow(get_task(arguments.task), arguments.options)
 
 
 def command_export(arguments):
@@ -155,6 +162,14 @@ def parser(with_task_help: bool = False) -> argparse.ArgumentParser:
     compare.add_argument("--variants", default="", help="comma-separated subset of the variants")
     compare.add_argument("--seeds", type=int, default=0, help="seeds per variant (default 3)")
     compare.set_defaults(handler=command_compare)
+    gradients = commands.add_parser(
+        "gradients", help="||dL/dh_t|| by time step for SimpleRNN, GRU, LSTM; writes runs/<task>/gradients-<time>/"
+    )
+    gradients.add_argument("task", help="sentiment")
+    gradients.add_argument(
+        "options", nargs="*", help="cells=simple_rnn,gru,lstm length=120 steps=150 batches=8, and task options"
+    )
+    gradients.set_defaults(handler=command_gradients)
     export = commands.add_parser("export", help="write a run's SavedModel to exports/<task>/<version>/")
     export.add_argument("task")
     export.add_argument("--run", default="", help="run id or folder (default: the latest)")
