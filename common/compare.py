@@ -173,12 +173,18 @@ def verdicts(rows: list[dict], metric: str) -> list[str]:
     return lines
 
 
+def format_number(value: float, digits: int = 4) -> str:
+    """`digits` significant figures; values too large for them whole, with thousands
+    separators (12,345 rather than 1.2e+04)."""
+    return f"{value:,.0f}" if abs(value) >= 10**digits else f"{value:.{digits}g}"
+
+
 def format_spread(value: dict | None, digits: int = 4) -> str:
     if not value:
         return "-"
     if len(value["values"]) == 1:
-        return f"{value['mean']:.{digits}g}"
-    return f"{value['mean']:.{digits}g} ± {value['std']:.2g}"
+        return format_number(value["mean"], digits)
+    return f"{format_number(value['mean'], digits)} ± {format_number(value['std'], 2)}"
 
 
 def comparison_table(rows: list[dict], metric_names) -> str:
