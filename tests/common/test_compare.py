@@ -124,3 +124,18 @@ def test_every_variant_names_a_known_cell():
     for variants in (RECURRENT_VARIANTS, BIDIRECTIONAL_VARIANTS):
         assert {"peephole_lstm", "leaky_rnn", "tcn"} <= set(variants)
         assert all(variant["cell"] in CELL_NAMES for variant in variants.values())
+
+
+def test_comparing_every_task_adds_an_index_of_their_reports(isolated_runs):
+    folders = {}
+    for name in ("sentiment", "timeseries"):
+        folder = isolated_runs / name / "comparison-20260101-000000"
+        folder.mkdir(parents=True)
+        (folder / "comparison.md").write_text(f"# Comparison of RNN types: {name}\n\n| table of {name} |\n")
+        folders[name] = folder
+    index = compare.write_index(folders).read_text()
+    assert (
+        "## sentiment ([sentiment/comparison-20260101-000000](sentiment/comparison-20260101-000000/comparison.md))"
+        in index
+    )
+    assert "| table of timeseries |" in index and index.count("# Comparison of RNN types:") == 0
