@@ -203,6 +203,7 @@ def embedding_layer(vocabulary_size: int, dimension: int, pretrained=None, train
     )
 
 
+@keras.saving.register_keras_serializable(package="rnn_suite")
 class GradientGate(keras.layers.Layer):
     """Passes its input through; the gradient flows back through it only while it is open."""
 
@@ -216,6 +217,7 @@ class GradientGate(keras.layers.Layer):
         return gate * inputs + (1 - gate) * keras.ops.stop_gradient(inputs)
 
 
+@keras.saving.register_keras_serializable(package="rnn_suite")
 class PretrainedEmbedding(keras.layers.Embedding):
     """An Embedding started from pretrained vectors that can be held fixed for the first
     `frozen_epochs` and fine-tuned after: until then a closed gate stops the gradient (with

@@ -149,6 +149,20 @@ def test_frozen_epochs_hold_the_vectors_then_fine_tune_them(tmp_path):
     np.testing.assert_allclose(again.predict(ids, verbose=0), model.predict(ids, verbose=0), rtol=1e-6)
 
 
+def test_a_saved_model_with_pretrained_vectors_loads_back(tmp_path):
+    """`make export` rebuilds from model.keras: the layer (and its gate) must be found again."""
+    path = write_text_vectors(tmp_path / "v.txt", {"good": [1, 2, 3], "bad": [-1, -2, -3]})
+    model = tiny_classifier(word_embedding(EmbeddingOptions(embeddings=str(path), frozen_epochs=2), VOCABULARY))
+    model.layers[1].gate.is_open.assign(0.0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    layer = loaded.layers[1]
+    assert isinstance(layer, PretrainedEmbedding) and layer.frozen_epochs == 2 and layer.pretrained["found"] == 2
+    assert float(layer.gate.is_open.numpy()) == 0.0
+    ids = np.array([[2, 4, 0], [3, 4, 0]])
+    np.testing.assert_allclose(loaded.predict(ids, verbose=0), model.predict(ids, verbose=0), rtol=1e-6)
+
+
 def test_the_vocabulary_widens_with_validation_words_that_have_vectors(tmp_path):
     path = write_text_vectors(tmp_path / "v.txt", {"good": [1, 1], "superb": [2, 2], "dull": [3, 3]})
     options = EmbeddingOptions(embeddings=str(path), embedding_vocabulary="train+vectors")
