@@ -11,7 +11,14 @@ import dataclasses
 from typing import ClassVar
 
 from common.cells import NO_RECURRENCE, RECURRENT_CELLS, TCN
-from common.config import BidirectionalOption, RecurrentOptions, TextOptions, TrainConfig, option
+from common.config import (
+    BidirectionalOption,
+    EmbeddingOptions,
+    RecurrentOptions,
+    TextOptions,
+    TrainConfig,
+    option,
+)
 from common.errors import UserError
 
 BUILTIN_DATASETS = ("bible_en_es",)
@@ -25,7 +32,7 @@ SERVE_MAX_OUTPUT_TOKENS = 300
 
 
 @dataclasses.dataclass
-class Config(TextOptions, BidirectionalOption, RecurrentOptions, TrainConfig):
+class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOptions, TrainConfig):
     _WORDS_ONLY = (
         "translation is word level only: subword (sentencepiece) tokenization in the graph needs "
         "tensorflow-text, and the export must load with plain TensorFlow (README, translation)"
@@ -43,7 +50,10 @@ class Config(TextOptions, BidirectionalOption, RecurrentOptions, TrainConfig):
     max_length: int = option(20, "pairs with more words than this on either side are left out (all parts)")
     max_vocabulary: int = option(8000, "vocabulary size per language, padding, unknown, start and end included")
     min_frequency: int = option(2, "training words seen fewer times become [UNK]")
-    embedding_dim: int = option(128, "word embedding size, each language")
+    embedding_dim: int = option(128, "word embedding size, each language (the source's: the vectors' own)")
+    embeddings: str = option(
+        "", "source words' vectors: glove-6b-50d (English, built in) or a word2vec/GloVe file (target: from scratch)"
+    )
 
     # The encoder-decoder.
     cell: str = option("lstm", "encoder cell: simple_rnn, gru, lstm, peephole_lstm, leaky_rnn or tcn")

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import sources, text
+from common.embedding import widen_vocabulary
 from common.errors import UserError
 from common.tables import read_text_file
 from common.task import TaskData, per_replica_batch, shard
@@ -301,7 +302,8 @@ def split_at_random(count: int, shares: dict[str, float], seed: int) -> dict:
 
 def make_data(config: Config, corpus: Corpus) -> Data:
     """Filter by length, split (held-out books listed in the summary), and build the
-    vocabularies from the training part only."""
+    vocabularies from the training part only (with `embedding_vocabulary=train+vectors`,
+    the source's also takes the validation sources' words that have a pretrained vector)."""
     kept = short_enough(corpus.sources, corpus.targets, config)
     shares = {
         part: share
@@ -331,8 +333,12 @@ def make_data(config: Config, corpus: Corpus) -> Data:
             )
     source_tokens = tokenize(pairs["train"][0], config.lowercase)
     target_tokens = tokenize(pairs["train"][1], config.lowercase)
+    source_vocabulary = text.build_vocabulary(source_tokens, config.max_vocabulary, config.min_frequency)
+    if config.embedding_vocabulary != "train":  # validation sources with a vector; never a target, never test text
+        validation_tokens = tokenize(pairs["validation"][0], config.lowercase)
+        source_vocabulary = widen_vocabulary(source_vocabulary, validation_tokens, config)
     assets = Assets(
-        source_vocabulary=text.build_vocabulary(source_tokens, config.max_vocabulary, config.min_frequency),
+        source_vocabulary=source_vocabulary,
         target_vocabulary=text.build_vocabulary(
             target_tokens, config.max_vocabulary, config.min_frequency, reserved=(text.START_TOKEN, text.END_TOKEN)
         ),

@@ -13,6 +13,9 @@ Attention follows Luong et al. (2015), global attention on the decoder's output 
 input feeding, so the decoder runs as one cuDNN-eligible layer in training. The score is
 additive (Bahdanau et al. 2015: v . tanh(W1 h + W2 m)) or multiplicative (Luong's
 "general": h . W m).
+
+The source embedding may start from pretrained word vectors (`embeddings=`, see
+`common.embedding`: GloVe is English); the target embedding always trains from scratch.
 """
 
 import dataclasses
@@ -22,6 +25,7 @@ import tensorflow as tf
 from keras import ops
 
 from common import cells, decoding, text
+from common.embedding import word_embedding
 from tasks.translation.config import SERVE_MAX_OUTPUT_TOKENS, Config
 from tasks.translation.data import Assets
 
@@ -43,6 +47,17 @@ class Encoded:
     states: list
 
 
+def source_embedding(config: Config, vocabulary: list[str]) -> keras.layers.Embedding:
+    """The source words' embedding: `embedding_dim` wide from scratch, or started from the
+    `embeddings` vectors (their width; `freeze_embeddings`, `frozen_epochs`). It passes on
+    no mask: `encode` computes the source mask itself, as the scratch layer has always done."""
+    if not config.embeddings:
+        return keras.layers.Embedding(len(vocabulary), config.embedding_dim)
+    layer = word_embedding(config, vocabulary, name="source_embedding")
+    layer.mask_zero = layer.supports_masking = False
+    return layer
+
+
 class Seq2Seq:
     """The model's layers by role, with the three ways of running them: `encode`,
     `decode_sequence` (teacher forcing, for training and for attention maps) and `step`
@@ -57,7 +72,7 @@ class Seq2Seq:
     def new(cls, config: Config, assets: Assets) -> "Seq2Seq":
         """Fresh layers for `config`."""
         layers = {
-            "source_embedding": keras.layers.Embedding(len(assets.source_vocabulary), config.embedding_dim),
+            "source_embedding": source_embedding(config, assets.source_vocabulary),
             "target_embedding": keras.layers.Embedding(len(assets.target_vocabulary), config.embedding_dim),
             "embedding_dropout": keras.layers.Dropout(config.dropout),
             "output_dropout": keras.layers.Dropout(config.dropout),

@@ -127,3 +127,20 @@ def test_ted_talks_from_tensorflow_datasets_with_mock_data():
         corpus = data.read_tfds("ted_hrlr_translate/pt_to_en")
     assert len(corpus.sources) == 12 and set(corpus.fixed) == {"validation", "test"}
     assert all(isinstance(value, str) for value in corpus.sources + corpus.targets)
+
+
+def test_train_plus_vectors_widens_the_source_vocabulary_from_validation_sources_only(tmp_path):
+    """Validation sources bring "nine" and "ten" (with vectors) and "zebra" (without); test
+    sources bring "eleven"; targets bring "nueve". Only the validation source words with a
+    vector join, and only the source vocabulary."""
+    train = write_tsv(tmp_path / "train.tsv", number_pairs(30, seed=0))
+    valid = write_tsv(tmp_path / "valid.tsv", [("Nine ten one", "nueve diez uno"), ("zebra two", "cebra dos")])
+    test = write_tsv(tmp_path / "test.tsv", [("eleven one", "once uno")])
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{word} 0.5 1\n" for word in ("one", "two", "nine", "ten", "eleven", "nueve")))
+    options = [f"dataset={train}", f"validation_file={valid}", f"test_file={test}", f"embeddings={vectors}"]
+    plain = data.load_data(apply_overrides(Config(), options))
+    widened = data.load_data(apply_overrides(Config(), [*options, "embedding_vocabulary=train+vectors"]))
+    assert widened.assets.source_vocabulary == [*plain.assets.source_vocabulary, "nine", "ten"]
+    assert widened.assets.target_vocabulary == plain.assets.target_vocabulary
+    assert widened.summary["source_vocabulary"] == len(plain.assets.source_vocabulary) + 2

@@ -1,12 +1,14 @@
 """The encoder-decoder: every cell and attention builds and trains; step-by-step decoding
 is the teacher-forced model; beam width 1 is greedy; padding changes nothing; attention
-weights are a distribution over the real source words only."""
+weights are a distribution over the real source words only; the source embedding (only
+it) may start from pretrained vectors, held fixed when asked."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from common.config import apply_overrides
+from common.embedding import PretrainedEmbedding, UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
 from tasks.translation import model as translation_model
 from tasks.translation.config import SERVE_MAX_OUTPUT_TOKENS, Config
@@ -45,7 +47,10 @@ NEW_CELL_VARIANTS = VARIANTS[5:]
 
 @pytest.mark.parametrize("overrides", VARIANTS)
 def test_stepwise_decoding_is_the_teacher_forced_model(overrides):
-    network, model = network_for(*overrides)
+    assert_stepwise_decoding_is_the_teacher_forced_model(*network_for(*overrides))
+
+
+def assert_stepwise_decoding_is_the_teacher_forced_model(network, model):
     target_in = tf.constant([[2, 7, 8, 9], [2, 5, 0, 0], [2, 6, 6, 4]], tf.int32)
     forced = model([SOURCES, target_in]).numpy()
     state = network.initial_state(network.encode(SOURCES))
@@ -109,3 +114,46 @@ def test_the_model_learns_to_lower_its_loss():
     assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
     tokens, _ = translation_model.translate_ids(network, SOURCES, 6, beam_width=3)
     np.testing.assert_array_equal(tokens.numpy()[0, :3], [7, 8, 9])
+
+
+# ---------------------------------------------------------------- pretrained source vectors
+
+# Two source words have 3-dimensional vectors (so does a target word: the target never reads them).
+VECTORS = {"s2": [1.0, 2.0, 3.0], "s3": [-1.0, 0.5, 1.0], "t4": [9.0, 9.0, 9.0]}
+
+
+def write_vectors(path):
+    path.write_text("".join(f"{word} {' '.join(map(str, vector))}\n" for word, vector in VECTORS.items()))
+    return path
+
+
+def test_without_vectors_the_source_embedding_is_the_plain_scratch_layer():
+    network, _ = network_for()
+    for layer in (network.source_embedding, network.target_embedding):
+        assert type(layer).__name__ == "Embedding" and layer.output_dim == 6 and not layer.mask_zero
+
+
+def test_only_the_source_embedding_starts_from_the_vectors(tmp_path, capsys):
+    network, model = network_for(f"embeddings={write_vectors(tmp_path / 'v.txt')}")
+    assert "2 of 30 vocabulary words found" in capsys.readouterr().out
+    source = network.source_embedding
+    assert isinstance(source, PretrainedEmbedding) and not source.mask_zero  # encode computes the mask
+    np.testing.assert_array_equal(source.embeddings.numpy()[[4, 5]], [VECTORS["s2"], VECTORS["s3"]])
+    assert source.embeddings.shape == (32, 3)  # the vectors' width, not embedding_dim
+    target = network.target_embedding
+    assert not isinstance(target, PretrainedEmbedding) and target.embeddings.shape == (34, 6)
+    assert pretrained_summary(model)["found"] == 2
+    assert_stepwise_decoding_is_the_teacher_forced_model(network, model)
+
+
+@pytest.mark.parametrize("option, moves_later", [("freeze_embeddings=true", False), ("frozen_epochs=2", True)])
+def test_held_source_vectors_stay_put_while_the_rest_trains(tmp_path, option, moves_later):
+    network, model = network_for(f"embeddings={write_vectors(tmp_path / 'v.txt')}", option, "learning_rate=0.02")
+    source, target = network.source_embedding.embeddings, network.target_embedding.embeddings
+    start_source, start_target = source.numpy().copy(), target.numpy().copy()
+    batch = (SOURCES, tf.constant([[2, 7, 8, 9], [2, 5, 3, 0], [2, 6, 6, 4]])), tf.constant([[7, 8, 9, 3]] * 3)
+    model.fit(*batch, epochs=2, verbose=0, callbacks=[UnfreezeEmbeddings()])
+    np.testing.assert_array_equal(source.numpy(), start_source)
+    assert np.abs(target.numpy() - start_target).max() > 1e-3
+    model.fit(*batch, epochs=3, initial_epoch=2, verbose=0, callbacks=[UnfreezeEmbeddings()])
+    assert (np.abs(source.numpy() - start_source).max() > 1e-3) == moves_later

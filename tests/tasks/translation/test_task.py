@@ -1,6 +1,6 @@
 """Translation end to end: make train / predict on toy pairs, the export answering in a
-fresh process as the model does, its three signatures, bad input at serving time and on
-the command line."""
+fresh process as the model does, its three signatures, a run with pretrained source
+vectors reloaded and exported again, bad input at serving time and on the command line."""
 
 import json
 import subprocess
@@ -11,11 +11,13 @@ import pytest
 import tensorflow as tf
 
 from common.config import apply_overrides
+from common.embedding import PretrainedEmbedding
 from tasks.translation.config import SERVE_MAX_OUTPUT_TOKENS, Config
 from tasks.translation.data import Assets
 from tasks.translation.serve import Translator
+from tasks.translation.task import TASK
 from tests.helpers import call_in_fresh_process, finished_runs, run_cli
-from tests.tasks.translation.toy import TINY, number_pairs, write_tsv
+from tests.tasks.translation.toy import ENGLISH, TINY, number_pairs, write_tsv
 
 SERVED = ["one two three", "", "one zebra two", "eight seven " * 150, "  "]
 
@@ -69,6 +71,36 @@ def test_train_learns_the_toy_task_and_the_export_translates(tmp_path, isolated_
     capsys.readouterr()
     assert run_cli("predict", "translation", "--text", "two three") == 0
     assert json.loads(capsys.readouterr().out)["translation"] == "dos tres"
+
+
+def test_pretrained_source_vectors_train_reload_and_export(tmp_path, isolated_runs, capsys):
+    """English number words have vectors (so does a Spanish one, which the target never
+    reads): the run saves what matched, and `make export` rebuilds the SavedModel from
+    model.keras, translating the test examples as the trained model did."""
+    data = write_tsv(tmp_path / "pairs.tsv", number_pairs(120, seed=0))
+    rng = np.random.default_rng(0)
+    rows = {word: rng.normal(size=5).round(3) for word in [*ENGLISH[:6], "uno"]}
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{word} {' '.join(map(str, row))}\n" for word, row in rows.items()))
+    options = [f"dataset={data}", "epochs=2", "evaluate_limit=8", *TINY, f"embeddings={vectors}", "frozen_epochs=1"]
+    assert run_cli("train", "translation", *options) == 0
+    assert "embeddings: 6 of 8 vocabulary words found" in capsys.readouterr().out
+    (run,) = finished_runs(isolated_runs, "translation")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["pretrained_embeddings"] == {"source": str(vectors), "found": 6, "of": 8, "share": 0.75}
+
+    model = TASK.load_model(run / "model.keras")
+    source, target = model.get_layer("source_embedding"), model.get_layer("target_embedding")
+    assert isinstance(source, PretrainedEmbedding) and source.embeddings.shape[1] == 5
+    assert not isinstance(target, PretrainedEmbedding) and target.embeddings.shape[1] == 16  # embedding_dim
+    assets = Assets(**json.loads((run / "assets.json").read_text()))
+    row = assets.source_vocabulary.index("one")  # held for epoch 1, then fine-tuned: moved, not far
+    assert 0 < np.abs(source.embeddings.numpy()[row] - rows["one"]).max() < 1
+
+    assert run_cli("export", "translation", "--run", run, "--to", tmp_path / "again") == 0
+    examples = metrics["examples"]  # the trained model's own test translations, before saving
+    served = call_in_fresh_process(tmp_path / "again", {"text": [example["source"] for example in examples]})
+    assert served["translation"] == [example["output"] for example in examples]
 
 
 def bad_input_cases(tmp_path):
