@@ -28,6 +28,9 @@ def test_bad_options_are_refused(options, message):
 def test_dataset_defaults_fill_only_unset_options():
     resolved = resolve_defaults(Config(dataset="co2", window=10))
     assert resolved.window == 10 and resolved.season == 52 and resolved.seasonal_order == "0,1,0,52"
+    # The learning rate too: chosen per series on validation loss.
+    assert resolved.learning_rate == 1e-3 and resolve_defaults(Config(dataset="electricity")).learning_rate == 3e-4
+    assert resolve_defaults(Config(dataset="electricity", learning_rate=0.01)).learning_rate == 0.01
 
 
 def test_forecasters_have_no_bidirectional_option_or_variant():
