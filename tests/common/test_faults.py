@@ -20,8 +20,8 @@ OPTIONS = ["epochs=3", "units=8", "embedding_dim=8", "batch_size=16", "verbose=0
 # equals an uninterrupted one (to float tolerance where an epoch is trained again).
 KILLS = [
     "export",
-    "batch:7",
     "epoch_end:2",
+    pytest.param("batch:7", marks=pytest.mark.slow),
     pytest.param("before_fit", marks=pytest.mark.slow),
     pytest.param("model_saved", marks=pytest.mark.slow),
     pytest.param("best_weights:2", marks=pytest.mark.slow),

@@ -73,6 +73,7 @@ def test_train_learns_the_toy_task_and_the_export_translates(tmp_path, isolated_
     assert json.loads(capsys.readouterr().out)["translation"] == "dos tres"
 
 
+@pytest.mark.slow  # a whole toy run (about a minute); the layer's reload is tested in test_embedding.py
 def test_pretrained_source_vectors_train_reload_and_export(tmp_path, isolated_runs, capsys):
     """English number words have vectors (so does a Spanish one, which the target never
     reads): the run saves what matched, and `make export` rebuilds the SavedModel from
