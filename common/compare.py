@@ -92,7 +92,8 @@ def finished_run(task, config) -> Path | None:
     """The newest finished run of exactly this config (same resolved options and epochs)."""
     resolved = task.prepare_config(dataclasses.replace(config))
     resolved.validate()
-    reporting_only = ("verbose", "run_name", "wait")
+    # What the run hash leaves out, but for the epochs: a run of fewer epochs is another row.
+    reporting_only = [key for key in runs.NOT_HASHED if key != "epochs"]
     wanted = {key: value for key, value in dataclasses.asdict(resolved).items() if key not in reporting_only}
     root = runs.runs_root() / task.name
     for path in sorted(root.glob(f"*-{runs.config_hash(resolved)}"), reverse=True):
@@ -218,6 +219,7 @@ def write_report(task, trained: list[Trained], names: list[str], command: str) -
     folder = runs.runs_root() / task.name / ".incomplete" / final.name
     folder.mkdir(parents=True, exist_ok=True)
     seeds = sorted({row.seed for row in trained})
+    table, verdict = comparison_table(rows, metric_names), verdicts(rows, metric_names[0])
     text = [
         f"# Comparison of RNN types: {task.name}",
         "",
@@ -226,11 +228,11 @@ def write_report(task, trained: list[Trained], names: list[str], command: str) -
         f"Seeds {', '.join(map(str, seeds))} (initialisation, dropout, data order); every row on the same split, "
         f"with the same epoch budget and early stopping. Test metrics, mean ± standard deviation over seeds.",
         "",
-        comparison_table(rows, metric_names),
+        table,
         "",
         f"## Verdict ({metric_names[0]}, {'lower' if lower_is_better(metric_names[0]) else 'higher'} is better)",
         "",
-        *verdicts(rows, metric_names[0]),
+        *verdict,
         "",
         "## Runs",
         "",
@@ -243,8 +245,7 @@ def write_report(task, trained: list[Trained], names: list[str], command: str) -
     plot_metric_against(rows, metric_names[0], "parameters", "parameters", folder / "metric_vs_parameters.png")
     plot_learning_curves(trained, task.monitor, folder / "learning_curves.png")
     os.replace(folder, final)
-    print("\n".join(text[6:8]))
-    print("\n".join(verdicts(rows, metric_names[0])))
+    print(table + "\n\n" + "\n".join(verdict))
     print(f"\nwritten to {final}")
     return final
 
