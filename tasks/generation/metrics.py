@@ -79,13 +79,14 @@ class ExactValidationPerplexity(keras.callbacks.Callback):
     def __init__(self, config: Config, assets: Assets, validation_ids: np.ndarray):
         super().__init__()
         self.config, self.assets, self.validation_ids = config, assets, validation_ids
-        self.step_model = None
+        self.scorer = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.step_model is None:
-            self.step_model = build_step_model(self.config, self.assets)
-        self.step_model.set_weights(self.model.get_weights())
-        result = exact_scores(self.step_model, self.config, self.validation_ids)
+        if self.scorer is None:
+            # One scorer for the whole run, so its tf.function is traced once, not every epoch.
+            self.scorer = StreamScorer(build_step_model(self.config, self.assets), state_shapes(self.config))
+        self.scorer.step_model.set_weights(self.model.get_weights())
+        result = scores(*self.scorer.nats(self.validation_ids, self.config.batch_size))
         if logs is not None:
             logs["val_perplexity"] = result["perplexity"]
             logs["val_bits_per_token"] = result["bits_per_token"]
