@@ -59,6 +59,10 @@ class StreamScorer:
             total += float(nats)
         return total, count
 
+    def scores(self, ids: np.ndarray, rows: int) -> dict:
+        """Exact perplexity and bits per token over ids[1:], read as `rows` contiguous rows."""
+        return scores(*self.nats(ids, rows))
+
 
 def scores(total_nats: float, count: int) -> dict:
     """Perplexity and bits per token from a total NLL in nats."""
@@ -68,8 +72,7 @@ def scores(total_nats: float, count: int) -> dict:
 
 def exact_scores(step_model, config: Config, ids: np.ndarray) -> dict:
     """Exact perplexity and bits per token of a step model on one held-out stream."""
-    scorer = StreamScorer(step_model, state_shapes(config))
-    return scores(*scorer.nats(ids, config.batch_size))
+    return StreamScorer(step_model, state_shapes(config)).scores(ids, config.batch_size)
 
 
 class ExactValidationPerplexity(keras.callbacks.Callback):
@@ -86,7 +89,7 @@ class ExactValidationPerplexity(keras.callbacks.Callback):
             # One scorer for the whole run, so its tf.function is traced once, not every epoch.
             self.scorer = StreamScorer(build_step_model(self.config, self.assets), state_shapes(self.config))
         self.scorer.step_model.set_weights(self.model.get_weights())
-        result = scores(*self.scorer.nats(self.validation_ids, self.config.batch_size))
+        result = self.scorer.scores(self.validation_ids, self.config.batch_size)
         if logs is not None:
             logs["val_perplexity"] = result["perplexity"]
             logs["val_bits_per_token"] = result["bits_per_token"]
@@ -111,10 +114,11 @@ class ResetStates(keras.callbacks.Callback):
 def evaluate(model, config: Config, data: Data, run_path: Path) -> dict:
     """Exact test (and validation) scores, the n-gram baselines on the same split, and
     sample continuations at two temperatures written to `samples.txt`."""
-    step_model = build_step_model(config, data.assets, weights_from=model)
-    test = exact_scores(step_model, config, data.ids["test"])
+    # One scorer for both streams, so its tf.function is traced once.
+    scorer = StreamScorer(build_step_model(config, data.assets, weights_from=model), state_shapes(config))
+    test = scorer.scores(data.ids["test"], config.batch_size)
     metrics = dict(test)
-    metrics["validation_perplexity"] = exact_scores(step_model, config, data.ids["validation"])["perplexity"]
+    metrics["validation_perplexity"] = scorer.scores(data.ids["validation"], config.batch_size)["perplexity"]
     if config.tokenizer == "char":
         metrics["bits_per_character"] = test["bits_per_token"]
     vocabulary_size = len(data.assets.vocabulary)
@@ -126,7 +130,7 @@ def evaluate(model, config: Config, data: Data, run_path: Path) -> dict:
         metrics[f"{name}_bits_per_token"] = result["bits_per_token"]
         metrics[f"{name}_k"] = result["k"]
     metrics["uniform_perplexity"] = float(vocabulary_size)
-    write_samples(step_model, config, data.assets, run_path / "samples.txt")
+    write_samples(scorer.step_model, config, data.assets, run_path / "samples.txt")
     return metrics
 
 
