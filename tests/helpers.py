@@ -22,24 +22,42 @@ def finished_runs(runs_root: Path, task: str) -> list[Path]:
     return [path for path in folder.iterdir() if not path.name.startswith(".")] if folder.exists() else []
 
 
-def call_in_fresh_process(export_path, inputs: dict, signature: str = "serving_default") -> dict:
-    """Outputs of one signature of an export, loaded in a Python that imports only
-    tensorflow: {input name: JSON list} in, {output name: nested lists} out (bytes decoded)."""
-    code = (
-        "import json, sys, tensorflow as tf\n"
-        "export = tf.saved_model.load(sys.argv[1])\n"
-        "request = json.loads(sys.stdin.read())\n"
-        "function = export.signatures[sys.argv[2]]\n"
-        "specs = function.structured_input_signature[1]\n"
-        "out = function(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in request.items()})\n"
-        "print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}, default=lambda b: b.decode()))\n"
-    )
+# Loads the export once and answers each request of a JSON list [[signature, inputs], ...];
+# a request that raises answers {"error": "<type>: <message>"} and the rest go on.
+_ANSWER_REQUESTS = """
+import json, sys, tensorflow as tf
+export = tf.saved_model.load(sys.argv[1])
+answers = []
+for signature, request in json.loads(sys.stdin.read()):
+    function = export.signatures[signature]
+    specs = function.structured_input_signature[1]
+    try:
+        out = function(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in request.items()})
+        answers.append({k: v.numpy().tolist() for k, v in out.items()})
+    except Exception as error:
+        answers.append({"error": f"{type(error).__name__}: {error}"})
+print(json.dumps(answers, default=lambda b: b.decode()))
+"""
+
+
+def answers_in_fresh_process(export_path, requests: list[tuple[str, dict]]) -> list[dict]:
+    """Outputs of several (signature, {input name: JSON list}) requests to an export, loaded
+    once in a Python that imports only tensorflow: one dict per request, {output name:
+    nested lists} (bytes decoded), or {"error": "<type>: <message>"} where it raised."""
     result = subprocess.run(
-        [sys.executable, "-c", code, str(export_path), signature],
-        input=json.dumps(inputs),
+        [sys.executable, "-c", _ANSWER_REQUESTS, str(export_path)],
+        input=json.dumps(requests),
         capture_output=True,
         text=True,
         cwd="/",
         check=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def call_in_fresh_process(export_path, inputs: dict, signature: str = "serving_default") -> dict:
+    """Outputs of one signature of an export, loaded in a Python that imports only
+    tensorflow: {input name: JSON list} in, {output name: nested lists} out (bytes decoded)."""
+    (answer,) = answers_in_fresh_process(export_path, [(signature, inputs)])
+    assert "error" not in answer, answer["error"]
+    return answer

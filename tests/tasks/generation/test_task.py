@@ -15,7 +15,7 @@ from tasks.generation import serve
 from tasks.generation.config import MAX_GENERATION_LENGTH, Config, resolve_defaults
 from tasks.generation.data import Assets
 from tasks.generation.model import build_step_model
-from tests.helpers import call_in_fresh_process, finished_runs, run_cli
+from tests.helpers import answers_in_fresh_process, finished_runs, run_cli
 from tests.tasks.generation.toy import TINY, toy_text, write_text
 
 SETTINGS = {"temperature": 0.0, "top_k": 0, "top_p": 1.0, "max_length": 30, "seed": 3, "beam_width": 1}
@@ -54,12 +54,14 @@ def test_run_has_exact_scores_baselines_and_samples(trained):
 def test_export_answers_in_a_fresh_process_as_in_memory(trained):
     run, config = trained
     prompts = ["ROMEO:", "", "JULIET: the moon"]
-    served = call_in_fresh_process(run / "export", {"prompt": prompts, **SETTINGS}, "generate")
+    served, scored = answers_in_fresh_process(
+        run / "export",
+        [("generate", {"prompt": prompts, **SETTINGS}), ("score", {"text": ["ROMEO: the moon", "", "qqq"]})],
+    )
     in_memory = in_memory_generator(run, config).generate(tf.constant(prompts), **SETTINGS)
     # Greedy output is identical before and after reloading.
     assert served["text"] == [value.decode() for value in in_memory["text"].numpy()]
     assert served["length"] == [30, 30, 30]  # characters have no end token: max_length each
-    scored = call_in_fresh_process(run / "export", {"text": ["ROMEO: the moon", "", "qqq"]}, "score")
     assert scored["token_count"] == [15, 0, 3] and scored["perplexity"][1] == 1.0
     assert scored["perplexity"][2] > scored["perplexity"][0]  # unseen characters: unknown, never a crash
     expected = in_memory_generator(run, config).score(tf.constant(["ROMEO: the moon"]))["perplexity"].numpy()
