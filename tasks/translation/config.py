@@ -24,7 +24,7 @@ from common.errors import UserError
 BUILTIN_DATASETS = ("bible_en_es",)
 TFDS_DATASETS = {"ted_hrlr_translate/pt_to_en": ("pt", "en")}  # name -> (source, target) features
 DATASETS = (*BUILTIN_DATASETS, *TFDS_DATASETS)
-ATTENTIONS = ("none", "additive", "multiplicative")
+ATTENTIONS = ("none", "additive", "multiplicative", "scaled")
 SPLITS = ("book", "random")
 # Serving caps (documented in the README): longer sources are cut, longer outputs stop.
 SERVE_MAX_SOURCE_TOKENS = 200
@@ -63,7 +63,11 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
     units: int = option(128, "encoder units per layer and direction")
     decoder_units: int = option(256, "decoder units (the bridge maps the encoder's states to this width)")
     num_layers: int = option(1, "stacked encoder layers")
-    attention: str = option("multiplicative", f"{', '.join(ATTENTIONS)} (Luong general) attention over the source")
+    attention: str = option(
+        "multiplicative",
+        f"{', '.join(ATTENTIONS)} attention over the source "
+        "(multiplicative: Luong general; scaled: that / sqrt(decoder_units))",
+    )
     dropout: float = option(0.2, "dropout on embeddings and on the decoder's output")
 
     # Decoding, in the export and for the test scores.

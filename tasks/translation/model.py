@@ -11,8 +11,10 @@ step by step (the same layers, found by name) for greedy and beam-search decodin
 
 Attention follows Luong et al. (2015), global attention on the decoder's output without
 input feeding, so the decoder runs as one cuDNN-eligible layer in training. The score is
-additive (Bahdanau et al. 2015: v . tanh(W1 h + W2 m)) or multiplicative (Luong's
-"general": h . W m).
+additive (Bahdanau et al. 2015: v . tanh(W1 h + W2 m)), multiplicative (Luong's
+"general": h . W m) or scaled (h . W m / sqrt(decoder_units), the scaling of Vaswani et al.
+2017). Unscaled scores grow with the width and can saturate the softmax onto one source
+word, where its gradient vanishes and attention stops learning; scaling keeps them soft.
 
 The source embedding may start from pretrained word vectors (`embeddings=`, see
 `common.embedding`: GloVe is English); the target embedding always trains from scratch.
@@ -99,7 +101,7 @@ class Seq2Seq:
             if config.attention == "additive":
                 layers["query_projection"] = keras.layers.Dense(config.decoder_units)
                 layers["attention"] = keras.layers.AdditiveAttention()
-            else:
+            else:  # multiplicative and scaled: the dot product with the keys W m
                 layers["attention"] = keras.layers.Attention()
         for name, layer in layers.items():
             layer.name = name  # so that a trained model's layers can be found again
@@ -145,7 +147,11 @@ class Seq2Seq:
         """Decoder outputs [batch, time, units] -> (logits, attention weights or None)."""
         weights = None
         if self.config.attention != "none":
-            query = self.query_projection(outputs) if self.config.attention == "additive" else outputs
+            query = outputs
+            if self.config.attention == "additive":
+                query = self.query_projection(outputs)
+            elif self.config.attention == "scaled":
+                query = outputs * self.config.decoder_units**-0.5
             context, weights = self.attention(
                 [query, encoded.memory, encoded.keys],
                 mask=[query_mask, encoded.mask],

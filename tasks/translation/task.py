@@ -14,7 +14,7 @@ class TranslationTask(Task):
     main_metrics = ("bleu", "chrf")
 
     def variants(self):
-        """What `make compare` trains: no attention, additive and multiplicative."""
+        """What `make compare` trains: no attention, additive, multiplicative and scaled."""
         return {f"attention_{attention}": {"attention": attention} for attention in ATTENTIONS}
 
     def result_line(self, metrics: dict) -> str:

@@ -34,7 +34,7 @@ VARIANTS = [
     ("attention=none",),
     ("attention=additive", "cell=gru"),
     ("attention=multiplicative", "cell=lstm", "num_layers=2"),
-    ("attention=multiplicative", "cell=simple_rnn", "bidirectional=false"),
+    ("attention=scaled", "cell=simple_rnn", "bidirectional=false"),
     ("attention=additive", "cell=lstm", "decoder_cell=gru"),
     # The lectures' cells as encoder and decoder; a TCN encoder (its last real step is bridged).
     ("attention=additive", "cell=peephole_lstm"),
@@ -81,7 +81,7 @@ def test_output_is_unchanged_when_the_batch_gains_padding(overrides):
         np.testing.assert_array_equal(by_itself[0].numpy()[0], in_batch[0].numpy()[1])
 
 
-@pytest.mark.parametrize("attention", ["additive", "multiplicative"])
+@pytest.mark.parametrize("attention", ["additive", "multiplicative", "scaled"])
 def test_attention_weights_sum_to_one_over_real_words_and_are_zero_on_padding(attention):
     network, _ = network_for(f"attention={attention}")
     tokens, lengths = translation_model.translate_ids(network, SOURCES, 6, beam_width=2)
@@ -91,6 +91,23 @@ def test_attention_weights_sum_to_one_over_real_words_and_are_zero_on_padding(at
         np.testing.assert_allclose(weights[row, :length].sum(axis=-1), 1.0, atol=1e-5)
         assert np.all(weights[row, :, ~real[row]] == 0.0)
         assert np.all(weights[row, length:] == 0.0)
+
+
+def test_scaled_attention_is_multiplicative_with_scores_divided_by_the_root_of_the_width():
+    multiplicative, _ = network_for("attention=multiplicative")
+    scaled, _ = network_for("attention=scaled")
+    for name, layer in multiplicative.layers.items():  # the same weights in both
+        scaled.layers[name].set_weights(layer.get_weights())
+    tokens, lengths = translation_model.translate_ids(multiplicative, SOURCES, 6, beam_width=1)
+    plain = translation_model.attention_map(multiplicative, SOURCES, tokens, lengths).numpy()
+    soft = translation_model.attention_map(scaled, SOURCES, tokens, lengths).numpy()
+    # softmax(s / sqrt(d)) and softmax(s): log weights differ by log(plain) / sqrt(d) plus a
+    # constant per output word, over the real source words.
+    for row, length in enumerate(lengths.numpy()):
+        real = SOURCES.numpy()[row] != 0
+        difference = np.log(soft[row, :length][:, real]) - np.log(plain[row, :length][:, real]) / 12**0.5
+        np.testing.assert_allclose(difference - difference[:, :1], 0.0, atol=1e-4)
+    assert not np.allclose(soft, plain)
 
 
 def test_a_tcn_only_encodes():

@@ -120,7 +120,7 @@ def bad_input_cases(tmp_path):
         ([f"dataset={no_pairs}"], "no source<TAB>target pairs"),
         ([f"dataset={one_bad}", "skip_bad_lines=false"], f"{one_bad}, line 2: an empty side"),
         ([f"dataset={good}", "beam_width=0"], "beam_width=0: must be at least 1"),
-        ([f"dataset={good}", "attention=dot"], "attention='dot': choose one of none, additive, multiplicative"),
+        ([f"dataset={good}", "attention=dot"], "attention='dot': choose one of none, additive, multiplicative, scaled"),
         ([f"dataset={good}", "cell=none"], "cell=none: an encoder-decoder needs a recurrent cell"),
         ([f"dataset={good}", "max_length=1"], "no train pairs of at most 1 words"),
         (["dataset=europarl"], "unknown dataset 'europarl'"),
