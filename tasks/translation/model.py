@@ -13,8 +13,8 @@ Attention follows Luong et al. (2015), global attention on the decoder's output 
 input feeding, so the decoder runs as one cuDNN-eligible layer in training. The score is
 additive (Bahdanau et al. 2015: v . tanh(W1 h + W2 m)), multiplicative (Luong's
 "general": h . W m) or scaled (h . W m / sqrt(decoder_units), the scaling of Vaswani et al.
-2017). Unscaled scores grow with the width and can saturate the softmax onto one source
-word, where its gradient vanishes and attention stops learning; scaling keeps them soft.
+2017), which keeps the scores in the softmax's working range as the keys grow (README,
+"Why some runs stall": it does not, by itself, stop a run from stalling).
 
 The source embedding may start from pretrained word vectors (`embeddings=`, see
 `common.embedding`: GloVe is English); the target embedding always trains from scratch.
