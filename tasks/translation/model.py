@@ -101,7 +101,7 @@ class Seq2Seq:
             if config.attention == "additive":
                 layers["query_projection"] = keras.layers.Dense(config.decoder_units)
                 layers["attention"] = keras.layers.AdditiveAttention()
-            else:  # multiplicative and scaled: the dot product with the keys W m
+            else:  # multiplicative and scaled (keys W m / sqrt(decoder_units)): a dot product
                 layers["attention"] = keras.layers.Attention()
         for name, layer in layers.items():
             layer.name = name  # so that a trained model's layers can be found again
@@ -132,6 +132,8 @@ class Seq2Seq:
         bridges = [self.layers[f"bridge_{i}"] for i in range(cells.state_count(config.target_cell))]
         states = cells.bridge_states(cells.merge_directions(states, config.bidirectional), bridges)
         keys = self.memory_keys(memory) if config.attention != "none" else None
+        if config.attention == "scaled":  # once per source here, not at every decoding step
+            keys = keys * config.decoder_units**-0.5
         return Encoded(memory, keys, mask, states)
 
     def decode_sequence(self, target_in, encoded: Encoded, training=False):
@@ -147,11 +149,7 @@ class Seq2Seq:
         """Decoder outputs [batch, time, units] -> (logits, attention weights or None)."""
         weights = None
         if self.config.attention != "none":
-            query = outputs
-            if self.config.attention == "additive":
-                query = self.query_projection(outputs)
-            elif self.config.attention == "scaled":
-                query = outputs * self.config.decoder_units**-0.5
+            query = self.query_projection(outputs) if self.config.attention == "additive" else outputs
             context, weights = self.attention(
                 [query, encoded.memory, encoded.keys],
                 mask=[query_mask, encoded.mask],

@@ -50,18 +50,24 @@ def test_training_writes_a_complete_run(trained_run):
     assert not (run_path.parent / ".incomplete" / run_path.name).exists()
 
 
-def test_export_in_a_fresh_process_matches_the_model(trained_run, tmp_path):
-    config, run_path = trained_run
+def model_tags(config, run_path, sentences: list[str]) -> list[list[str]]:
+    """The tags the run's model.keras gives each sentence, in this process."""
     import keras
 
     model = keras.models.load_model(run_path / "model.keras", compile=False)
+    assets = load_assets(Assets, run_path / "assets.json")
+    encoder = tagging_data.make_encoder(config, assets)
+    return tagging_metrics.predict_tags(model, encoder, config, assets.tag_names, [s.split() for s in sentences])
+
+
+def test_export_in_a_fresh_process_matches_the_model(trained_run):
+    config, run_path = trained_run
     assets = load_assets(Assets, run_path / "assets.json")
     long_sentence = " ".join(["RT @user love the new york giants"] * 40)  # 280 tokens, far over max_length
     sentences = ["Obama visited Paris today", "", long_sentence, "lol"]
     served = call_in_fresh_process(run_path / "export", {"text": sentences})
     assert served["length"] == [4, 0, 280, 1]
-    encoder = tagging_data.make_encoder(config, assets)
-    expected = tagging_metrics.predict_tags(model, encoder, config, assets.tag_names, [s.split() for s in sentences])
+    expected = model_tags(config, run_path, sentences)
     for row, tags in enumerate(expected):
         assert served["tags"][row][: len(tags)] == tags
         assert all(tag == "" for tag in served["tags"][row][len(tags) :])
@@ -87,14 +93,8 @@ def test_make_export_in_a_fresh_process_finds_the_custom_layers(trained_run, tmp
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "1" / "saved_model.pb").is_file() and (tmp_path / "1" / "task.json").is_file()
-    import keras
-
-    model = keras.models.load_model(run_path / "model.keras", compile=False)
-    assets = load_assets(Assets, run_path / "assets.json")
-    sentence = "Obama visited Paris today"
-    encoder = tagging_data.make_encoder(config, assets)
-    expected = tagging_metrics.predict_tags(model, encoder, config, assets.tag_names, [sentence.split()])
-    assert call_in_fresh_process(tmp_path / "1", {"text": [sentence]})["tags"] == expected
+    sentences = ["Obama visited Paris today"]
+    assert call_in_fresh_process(tmp_path / "1", {"text": sentences})["tags"] == model_tags(config, run_path, sentences)
 
 
 def test_a_failed_run_leaves_nothing_behind(tmp_path, monkeypatch):
