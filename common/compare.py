@@ -62,7 +62,7 @@ def compare(task, base_config, variants=None, seeds: int = SEEDS, command: str =
     for number, (name, seed) in enumerate(itertools.product(names, range(base_config.seed, base_config.seed + seeds))):
         print(f"== {name}, seed {seed} ({number + 1} of {len(names) * seeds})", flush=True)
         trained.append(train_row(task, base_config, name, known[name], seed))
-    return write_report(task, trained, names, command or command_line())
+    return write_report(task, trained, names, command or command_line(), task.monitoring(base_config)[0])
 
 
 def train_row(task, base_config, name: str, overrides: dict, seed: int) -> Trained:
@@ -206,7 +206,7 @@ def comparison_table(rows: list[dict], metric_names) -> str:
     return "\n".join(lines)
 
 
-def write_report(task, trained: list[Trained], names: list[str], command: str) -> Path:
+def write_report(task, trained: list[Trained], names: list[str], command: str, monitor: str) -> Path:
     """runs/<task>/comparison-<time>/, written aside and renamed when complete."""
     metric_names = list(task.main_metrics)
     rows = summarize(trained, names, metric_names)
@@ -243,7 +243,7 @@ def write_report(task, trained: list[Trained], names: list[str], command: str) -
     reports.write_json({"command": command, "summary": rows, "runs": results}, folder / "results.json")
     plot_metric_against(rows, metric_names[0], "training_seconds", "training seconds", folder / "metric_vs_time.png")
     plot_metric_against(rows, metric_names[0], "parameters", "parameters", folder / "metric_vs_parameters.png")
-    plot_learning_curves(trained, task.monitor, folder / "learning_curves.png")
+    plot_learning_curves(trained, monitor, folder / "learning_curves.png")
     os.replace(folder, final)
     print(table + "\n\n" + "\n".join(verdict))
     print(f"\nwritten to {final}")

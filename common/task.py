@@ -115,7 +115,8 @@ class Task:
         summary: one line saying what the task does, for `--help`.
         main_metrics: the held-out metrics `compare` puts side by side.
         monitor, monitor_mode: the validation metric that picks the best epoch and
-            stops early, and whether lower ("min") or higher ("max") is better.
+            stops early, and whether lower ("min") or higher ("max") is better
+            (`monitoring` returns them; a task may let its config choose).
         example_input: one raw input for the export (as `make predict` takes it), on
             which `compare` times the export's answer.
     """
@@ -126,6 +127,11 @@ class Task:
     monitor: str = "val_loss"
     monitor_mode: str = "min"
     example_input: tuple[str, ...] = ()
+
+    def monitoring(self, config) -> tuple[str, str]:
+        """(monitor, mode): the validation metric that picks the best epoch for this
+        config, and "min" or "max"."""
+        return self.monitor, self.monitor_mode
 
     @property
     def Config(self) -> type:  # noqa: N802 - it is a class

@@ -323,8 +323,7 @@ def build_and_fit(task: Task, config, data: TaskData, run_path: Path, strategy):
         datasets["validation"],
         config,
         run_path,
-        task.monitor,
-        task.monitor_mode,
+        *task.monitoring(config),
         callbacks,
         strategy,
     )

@@ -9,6 +9,7 @@ from common.config import BidirectionalOption, EmbeddingOptions, RecurrentOption
 TFDS_DATASETS = {"imdb_reviews": "text", "glue/sst2": "sentence"}  # name -> text feature
 DATASETS = ("mr", *TFDS_DATASETS)
 PIPELINES = ("bucketed", "prepadded")
+SELECT_BY = ("loss", "accuracy")
 
 
 @dataclasses.dataclass
@@ -23,6 +24,7 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
     label_column: str = option("label", "column holding the label (any strings), in your own file")
     tokenizer: str = option("word", "word or char tokens")
     pooling: str = option("last", f"sentence vector: {', '.join(POOLINGS)} (last state, or over every step)")
+    select_by: str = option("loss", "validation measure that picks the best epoch and stops early: loss or accuracy")
     folds: int = option(0, "k > 1: k-fold cross-validation (metrics only, no export)")
     pipeline: str = option("bucketed", "bucketed (right-padded, masked) or prepadded (the common way, for comparison)")
 
@@ -31,3 +33,4 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
         self.check_choice("tokenizer", text.LEVELS)
         self.check_choice("pooling", POOLINGS)
         self.check_choice("pipeline", PIPELINES)
+        self.check_choice("select_by", SELECT_BY)

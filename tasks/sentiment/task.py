@@ -11,6 +11,11 @@ class SentimentTask(Task):
     example_input = ("a gripping, funny film",)
     main_metrics = ("accuracy", "macro_f1")
 
+    def monitoring(self, config) -> tuple[str, str]:
+        """Validation loss (the default) or accuracy picks the best epoch. With a high
+        learning rate the loss can bottom out an epoch or two before accuracy peaks."""
+        return ("val_accuracy", "max") if config.select_by == "accuracy" else ("val_loss", "min")
+
     def builtin_sources(self):
         return {"mr": lambda: f"{data.read_mr().summary}"}
 

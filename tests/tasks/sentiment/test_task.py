@@ -92,6 +92,23 @@ def test_cross_validation_reports_every_fold(tmp_path, isolated_runs):
     assert all((run / f"fold-{fold}" / "metrics.json").exists() for fold in (1, 2, 3))
 
 
+def test_select_by_picks_the_validation_measure_that_keeps_the_best_epoch(tmp_path, isolated_runs, monkeypatch):
+    from common import trainer
+
+    watched = []
+    real_fit = trainer.fit
+
+    def watching_fit(model, train, validation, config, run_path, monitor, mode, *rest):
+        watched.append((monitor, mode))
+        return real_fit(model, train, validation, config, run_path, monitor, mode, *rest)
+
+    monkeypatch.setattr(trainer, "fit", watching_fit)
+    data = write_csv(tmp_path / "reviews.csv", review_rows(60))
+    for select_by in ("loss", "accuracy"):
+        assert run_cli("train", "sentiment", f"dataset={data}", f"select_by={select_by}", *TINY) == 0
+    assert watched == [("val_loss", "min"), ("val_accuracy", "max")]
+
+
 def bad_input_cases(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
@@ -117,6 +134,7 @@ def bad_input_cases(tmp_path):
         ([f"dataset={train}", f"embeddings={tmp_path / 'glove.txt'}"], "embeddings file not found"),
         (["dataset=mr", "cell=lstmm"], "unknown cell 'lstmm'"),
         (["unitz=3"], "unknown option 'unitz'"),
+        (["select_by=f1"], "select_by='f1': choose one of loss, accuracy"),
     ]
 
 
