@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from common import trainer
 from common.config import apply_overrides
 from common.export import load_export
 from tasks.sentiment import data as sentiment_data
@@ -94,8 +95,6 @@ def test_cross_validation_reports_every_fold(tmp_path, isolated_runs):
 
 
 def test_select_by_picks_the_validation_measure_that_keeps_the_best_epoch(tmp_path, isolated_runs, monkeypatch):
-    from common import trainer
-
     watched = []
     real_fit = trainer.fit
 
