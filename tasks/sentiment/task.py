@@ -14,7 +14,9 @@ class SentimentTask(Task):
     def monitoring(self, config) -> tuple[str, str]:
         """Validation loss (the default) or accuracy picks the best epoch. With a high
         learning rate the loss can bottom out an epoch or two before accuracy peaks."""
-        return ("val_accuracy", "max") if config.select_by == "accuracy" else ("val_loss", "min")
+        if config.select_by == "accuracy":
+            return "val_accuracy", "max"
+        return super().monitoring(config)
 
     def builtin_sources(self):
         return {"mr": lambda: f"{data.read_mr().summary}"}
