@@ -126,6 +126,9 @@ def network(token_ids, config: Config, vocabulary: list[str], stateful: bool = F
     else:  # from scratch, or started from pretrained word vectors (`embeddings=`)
         embedding = word_embedding(config, vocabulary)
     hidden = keras.layers.Dropout(config.dropout)(embedding(token_ids))
+    # Passed to every recurrent layer explicitly: given `initial_state`, Keras 3.15 drops the
+    # mask the embedding attaches, and padding steps would then update the state.
+    mask = embedding.compute_mask(token_ids)
     final_states = []
     per_layer = len(state_shapes(config)) // config.num_layers if states else 0
     for depth, layer in enumerate(recurrent_layers(config, stateful)):
@@ -135,7 +138,7 @@ def network(token_ids, config: Config, vocabulary: list[str], stateful: bool = F
             hidden = layer(hidden)
             continue
         initial = states[depth * per_layer : (depth + 1) * per_layer] if states else None
-        hidden, *layer_states = layer(hidden, initial_state=initial)
+        hidden, *layer_states = layer(hidden, initial_state=initial, mask=mask)
         final_states += layer_states
     if carries_tokens:
         hidden, final_states = NewestSteps()([hidden, new_ids]), [next_history]

@@ -1,6 +1,8 @@
 """Generation serving without training: word level stops at END; scoring counts END."""
 
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from common import text
@@ -61,3 +63,36 @@ def test_a_tcn_generates_what_rerunning_the_whole_prefix_gives():
             logits = generator.step_model([np.array([ids], "int32"), zeros])[0].numpy()[0, -1]
             ids.append(int(np.argmax(np.where(generator.never_written.numpy(), -1e9, logits))))
         assert answer.decode() == "".join(characters[index] for index in ids[len(prompt) + 1 :])
+
+
+CHARACTERS = ["", "[UNK]", "[START]", "[END]", "\n", " ", ":", *"REOMxabcdefgh"]
+
+
+@pytest.mark.parametrize(
+    "cell, layers", [("lstm", 2), ("gru", 1), ("simple_rnn", 1), ("peephole_lstm", 1), ("leaky_rnn", 1), ("tcn", 1)]
+)
+def test_each_prompt_in_a_batch_gets_what_it_gets_alone(cell, layers):
+    """Rows of different lengths are right-padded: a padded step must keep the state, so
+    the shorter prompts continue and score as they do alone (the state after the prompt
+    equal, greedy text identical), whatever else shares their batch."""
+    overrides = ["dataset=book.txt", f"cell={cell}", f"num_layers={layers}", "units=16", "bptt=12"]
+    config = resolve_defaults(apply_overrides(Config(), overrides))
+    assets = Assets(CHARACTERS, "char", False, 100)
+    keras.utils.set_random_seed(3)
+    generator = serve.Generator(build_step_model(config, assets), config, assets)
+    prompts = ["ROMEO:", "ROMEO: x", "", "ROMEO: abcdefgh abcdefgh"]
+    batched_start, batched_states = generator.prompt_state(tf.constant(prompts))
+    batched_text = greedy(generator, prompts, max_length=30)["text"].numpy()
+    batched_scores = generator.score(tf.constant(prompts))
+    for row, prompt in enumerate(prompts):
+        start, states = generator.prompt_state(tf.constant([prompt]))
+        assert int(batched_start[row]) == int(start[0])
+        for together, alone in zip(batched_states, states):
+            np.testing.assert_allclose(together[row], alone[0], atol=1e-5, err_msg=f"{cell}: {prompt!r}")
+        assert batched_text[row] == greedy(generator, [prompt], max_length=30)["text"].numpy()[0], (cell, prompt)
+        scored = generator.score(tf.constant([prompt]))
+        count = int(scored["token_count"][0])
+        assert int(batched_scores["token_count"][row]) == count
+        np.testing.assert_allclose(
+            batched_scores["log_likelihood"][row, :count], scored["log_likelihood"][0, :count], atol=1e-5
+        )
