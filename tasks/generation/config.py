@@ -72,12 +72,15 @@ class Config(EmbeddingOptions, TextOptions, RecurrentOptions, TrainConfig):
     patience: int = option(3, "early stopping: epochs without a lower exact validation perplexity")
     max_vocabulary: int = option(20000, "vocabulary size, padding, unknown and markers included")
     baseline_k: str = option("1,0.1,0.01,0.001", "add-k values tried for the n-gram baselines (best on validation)")
+    ngram_max_order: int = option(8, "highest order of the Witten-Bell n-gram baseline (order best on validation)")
 
     def validate(self):
         super().validate()
         self.check_choice("tokenizer", ("", *text.ALL_LEVELS))
         self.check_choice("batching", ("", *BATCHINGS))
         self.check_choice("optimizer", OPTIMIZERS)
+        if not 1 <= self.ngram_max_order <= 12:
+            raise UserError(f"ngram_max_order={self.ngram_max_order}: choose 1 to 12")
         if self.bptt < 0 or self.steps_per_epoch < 0 or self.decay_after < 0:
             raise UserError("bptt, steps_per_epoch and decay_after must be at least 0")
         if self.batching == "sequential" and self.steps_per_epoch:

@@ -112,7 +112,8 @@ class ResetStates(keras.callbacks.Callback):
 
 
 def evaluate(model, config: Config, data: Data, run_path: Path) -> dict:
-    """Exact test (and validation) scores, the n-gram baselines on the same split, and
+    """Exact test (and validation) scores, the n-gram baselines on the same split (add-k
+    unigram and bigram; interpolated Witten-Bell of the order best on validation), and
     sample continuations at two temperatures written to `samples.txt`."""
     # One scorer for both streams, so its tf.function is traced once.
     scorer = StreamScorer(build_step_model(config, data.assets, weights_from=model), state_shapes(config))
@@ -129,6 +130,11 @@ def evaluate(model, config: Config, data: Data, run_path: Path) -> dict:
         metrics[f"{name}_perplexity"] = result["perplexity"]
         metrics[f"{name}_bits_per_token"] = result["bits_per_token"]
         metrics[f"{name}_k"] = result["k"]
+    ngram = baselines.witten_bell_scores(
+        data.ids["train"], data.ids["validation"], data.ids["test"], vocabulary_size, config.ngram_max_order
+    )
+    metrics["ngram_smoothing"] = "interpolated Witten-Bell"
+    metrics.update({f"ngram_{name}": value for name, value in ngram.items()})
     metrics["uniform_perplexity"] = float(vocabulary_size)
     write_samples(scorer.step_model, config, data.assets, run_path / "samples.txt")
     return metrics

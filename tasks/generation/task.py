@@ -9,7 +9,7 @@ class GenerationTask(Task):
     name = "generation"
     summary = "a prompt in, a continuation out (one-to-many); a character LSTM on Shakespeare by default"
     example_input = ("ROMEO:",)
-    main_metrics = ("bits_per_character", "perplexity", "bigram_perplexity")
+    main_metrics = ("bits_per_character", "perplexity", "ngram_perplexity", "bigram_perplexity")
     # The exact perplexity over the whole validation text, which a callback adds each epoch.
     monitor = "val_perplexity"
 

@@ -2,6 +2,7 @@
 sequential batching really carrying the state."""
 
 import math
+from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
@@ -50,6 +51,24 @@ def test_exact_score_carries_the_state_across_windows(monkeypatch, rows):
     assert count == 60 and total == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "peephole_lstm"])
+def test_the_stateful_training_model_scores_a_stream_as_the_step_model_does(cell):
+    """Sequential TBPTT reads the stream in windows with the state carried by the stateful
+    layers; the exact scorer carries it by hand through the step model: the same numbers."""
+    config = toy_config(f"cell={cell}", "num_layers=2", "batching=sequential", "batch_size=3", "bptt=5")
+    assets = Assets(VOCABULARY, "char", False, 100)
+    trained = generation_model.build_model(config, assets)
+    step_model = generation_model.build_step_model(config, assets, weights_from=trained)
+    ids = np.random.default_rng(5).integers(4, len(VOCABULARY), size=61).astype(np.int32)  # 3 rows of 20 targets
+    stateful_nats = 0.0
+    for inputs, targets in generation_data.sequential_batches(ids, rows=3, bptt=5):
+        logits = trained(inputs, training=False).numpy().astype(np.float64)
+        log_probabilities = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+        stateful_nats -= np.take_along_axis(log_probabilities, targets.numpy()[..., None], axis=-1).sum()
+    total, count = metrics.StreamScorer(step_model, generation_model.state_shapes(config)).nats(ids, rows=3)
+    assert count == 60 and total == pytest.approx(stateful_nats, rel=1e-5)
+
+
 def test_add_k_baselines_follow_their_formulas():
     train = np.array([4, 5, 4, 5, 4, 6], np.int32)
     counts = baselines.NgramCounts(train, vocabulary_size=7)
@@ -64,6 +83,60 @@ def test_add_k_baselines_follow_their_formulas():
     best_k = min([1, 0.5, 0.01], key=lambda k: counts.bigram_nats(held_out, k))
     assert scores["bigram"]["k"] == best_k
     assert scores["bigram"]["perplexity"] == pytest.approx(math.exp(counts.bigram_nats(held_out, best_k) / 2))
+
+
+def test_witten_bell_follows_its_formula_on_a_hand_count():
+    """Train 4 5 4 5 4 6 (V = 7): unigram (c(w) + T/V) / (N + T) with N = 6, T = 3; after 4
+    come 5, 5, 6 (c = 3, T = 2); after 5 come 4, 4; after 4 5 come 4, 4 (c = 2, T = 1)."""
+    model = baselines.WittenBell(np.array([4, 5, 4, 5, 4, 6]), vocabulary_size=7, max_order=3)
+    unigram, bigram, trigram = (np.exp(orders) for orders in model.log_probabilities(np.array([4, 5, 6])))
+    np.testing.assert_allclose(unigram, [17 / 63, 10 / 63])
+    np.testing.assert_allclose(bigram, [(2 + 2 * 17 / 63) / 5, (0 + 1 * 10 / 63) / 3])
+    # The second target has a 2-token history (4 5); the first only 1, so it keeps the bigram's.
+    np.testing.assert_allclose(trigram, [(2 + 2 * 17 / 63) / 5, (0 + 1 * (10 / 63) / 3) / 3])
+
+
+def reference_witten_bell(train, held_out, vocabulary_size, order):
+    """ln p of held_out[1:], counted with dictionaries one n-gram at a time."""
+    grams, contexts, followers = Counter(), Counter(), defaultdict(set)
+    for k in range(1, order):
+        for end in range(k, len(train)):
+            history = tuple(train[end - k : end])
+            grams[(*history, train[end])] += 1
+            contexts[history] += 1
+            followers[history].add(train[end])
+    unigrams, types = Counter(train), len(set(train))
+    log_probabilities = []
+    for position in range(1, len(held_out)):
+        word = held_out[position]
+        probability = (unigrams[word] + types / vocabulary_size) / (len(train) + types)
+        for k in range(1, min(order, position + 1)):
+            history = tuple(held_out[position - k : position])
+            if contexts[history]:
+                seen = len(followers[history])
+                probability = (grams[(*history, word)] + seen * probability) / (contexts[history] + seen)
+        log_probabilities.append(math.log(probability))
+    return np.array(log_probabilities)
+
+
+def test_witten_bell_matches_a_dictionary_count_and_sums_to_one():
+    rng = np.random.default_rng(0)
+    train, held_out = rng.integers(0, 5, 300).tolist(), rng.integers(0, 6, 80).tolist()  # token 5 never trained
+    model = baselines.WittenBell(np.array(train), vocabulary_size=7, max_order=5)
+    for order, found in enumerate(model.log_probabilities(np.array(held_out)), start=1):
+        np.testing.assert_allclose(found, reference_witten_bell(train, held_out, 7, order), rtol=1e-10)
+    after = [np.exp(model.log_probabilities(np.array([*held_out[:6], token]))[-1][-1]) for token in range(7)]
+    assert sum(after) == pytest.approx(1.0)
+
+
+def test_witten_bell_order_is_chosen_on_validation():
+    rng = np.random.default_rng(1)
+    period = np.tile([4, 5, 6, 5, 4, 6, 6], 60)  # the next token is known from the last 3
+    noisy = np.where(rng.random(len(period)) < 0.05, rng.integers(4, 7, len(period)), period)
+    scores = baselines.witten_bell_scores(noisy, period[:200], period[200:400], 7, max_order=6)
+    bits = scores["validation_bits_by_order"]
+    assert scores["order"] == 1 + int(np.argmin(bits)) and scores["order"] >= 4 and len(bits) == 6
+    assert scores["bits_per_token"] < bits[0] / 4
 
 
 def period_stream_bits(batching: str, tmp_path) -> float:
