@@ -1,19 +1,22 @@
-"""In-graph stepwise generation against the naive way, same model, one run.
+"""In-graph stepwise generation against the two naive ways, same model, one run.
 
     python -m bench.generation_speed [key=value ...]   (or: make bench-generation ARGS="tokens=500")
 
 The model is the latest finished `make train TASK=generation` run's (or, with none, an
 untrained model of the default configuration: speed does not depend on the weights).
-Both generators write the same greedy continuation of the same prompt:
+Each generator writes a greedy continuation of the same prompt:
 
 - in-graph: the prompt runs through the model once, then one token per step with the
   state carried, inside `tf.while_loop` (`tasks.generation.serve.Generator`, the export's code);
-- naive: for each new token the model reads the whole growing prefix from the zero state
-  and the last position's logits give the token (what keras-io's character example does).
+- growing prefix: for each new token the model reads the whole prefix so far from the zero
+  state (the same continuation as in-graph, at a cost that grows with the length);
+- fixed window: for each new token the model reads only the last `WINDOW` tokens from the
+  zero state, as keras-io's character example does (40 characters; a constant cost per
+  token, but it forgets everything before the window, so its text differs).
 
-Printed: tokens per second of each and their ratio, and the time of the last 100 tokens
-over the time of the first 100 for each (about 1 when the time per token stays flat).
-The table is written to runs/generation/bench-<time>.md.
+Printed: tokens per second of each, milliseconds per token at two lengths (the growing
+prefix slows as it grows; the others stay flat), and in-graph's speed over each naive
+one's. The table is written to runs/generation/bench-<time>.md.
 """
 
 import sys
@@ -33,7 +36,8 @@ from tasks.generation.model import build_model, build_step_model, state_shapes
 from tasks.generation.serve import Generator
 
 PROMPT = "ROMEO:"
-BLOCK = 100  # tokens per block when comparing the first and the last block's time
+WINDOWS = (40, 100)  # keras-io's character example re-reads 40 characters per new one
+SHORT = 100  # the shorter of the two lengths whose time per token is printed
 
 
 def load_model(overrides: list[str]):
@@ -68,8 +72,9 @@ def in_graph(generator: Generator):
     return lambda count: generate(tf.constant([PROMPT]), *settings, tf.constant(count), *seed_and_beam)["text"]
 
 
-def naive(step_model, prompt_ids: list[int], widths: list[int]):
-    """count -> greedy token ids, re-running the model over the whole prefix for every token."""
+def naive(step_model, prompt_ids: list[int], widths: list[int], window: int | None = None):
+    """count -> greedy token ids, re-running the model from the zero state for every token
+    over the whole prefix so far (`window` None) or over its last `window` tokens."""
     zeros = [tf.zeros([1, width]) for width in widths]
 
     @tf.function(reduce_retracing=True)
@@ -80,21 +85,25 @@ def naive(step_model, prompt_ids: list[int], widths: list[int]):
     def generate(count):
         tokens = list(prompt_ids)
         for _ in range(count):
-            tokens.append(int(next_token(tf.constant([tokens], tf.int32))))
+            read = tokens if window is None else tokens[-window:]
+            tokens.append(int(next_token(tf.constant([read], tf.int32))))
         return tokens[len(prompt_ids) :]
 
     return generate
 
 
 def measure(generate, tokens: int) -> dict:
-    """Tokens per second over `tokens`, and the last block's time over the first block's
-    (the last block's time is the whole run's minus that of a run `BLOCK` tokens shorter);
-    each a median of three runs."""
+    """Tokens per second over `tokens`, and milliseconds per token over `SHORT` tokens and
+    over `tokens`; each a median of three runs."""
     generate(3)  # warm-up: tracing
     total = seconds_of(lambda: generate(tokens))
-    shorter = seconds_of(lambda: generate(tokens - BLOCK))
-    first = seconds_of(lambda: generate(BLOCK))
-    return {"tokens_per_second": tokens / total, "flatness": (total - shorter) / first, "seconds": total}
+    short = seconds_of(lambda: generate(SHORT))
+    return {
+        "tokens_per_second": tokens / total,
+        "seconds": total,
+        "short_ms_per_token": 1000 * short / SHORT,
+        "ms_per_token": 1000 * total / tokens,
+    }
 
 
 def main(arguments: list[str]) -> None:
@@ -105,16 +114,27 @@ def main(arguments: list[str]) -> None:
     context = generation_data.context_id(assets.vocabulary, assets.level)
     prompt_ids = [context, *generator.prompt_encoder.ragged_ids(tf.constant([PROMPT])).flat_values.numpy().tolist()]
     print(f"model: {source}, {config.cell} {config.num_layers}x{config.units}, {tokens} tokens", file=sys.stderr)
-    stepwise, rerun = in_graph(generator), naive(step_model, prompt_ids, state_shapes(config))
-    rows = {"in-graph stepwise (export)": measure(stepwise, tokens), "naive prefix re-run": measure(rerun, tokens)}
+    widths = state_shapes(config)
+    stepwise, rerun = in_graph(generator), naive(step_model, prompt_ids, widths)
+    generators = {"in-graph stepwise (export)": stepwise, "growing prefix re-read": rerun}
+    for window in WINDOWS:
+        generators[f"fixed {window}-token window re-read"] = naive(step_model, prompt_ids, widths, window)
+    rows = {name: measure(generate, tokens) for name, generate in generators.items()}
     same = stepwise(tokens).numpy()[0] == generator.decoder(tf.constant([rerun(tokens)])).numpy()[0]
-    lines = ["| generator | tokens/s | seconds | last 100 / first 100 tokens' time |", "|---|---|---|---|"]
+    lines = [
+        f"| generator | tokens/s | seconds for {tokens} | ms/token at {SHORT} | ms/token at {tokens} "
+        "| in-graph speed-up |",
+        "|---|---|---|---|---|---|",
+    ]
+    fastest = rows["in-graph stepwise (export)"]["tokens_per_second"]
     for name, row in rows.items():
-        lines.append(f"| {name} | {row['tokens_per_second']:.1f} | {row['seconds']:.2f} | {row['flatness']:.2f} |")
-    ratio = rows["in-graph stepwise (export)"]["tokens_per_second"] / rows["naive prefix re-run"]["tokens_per_second"]
+        lines.append(
+            f"| {name} | {row['tokens_per_second']:.1f} | {row['seconds']:.2f} | {row['short_ms_per_token']:.2f} "
+            f"| {row['ms_per_token']:.2f} | {fastest / row['tokens_per_second']:.1f}x |"
+        )
     lines.append(
-        f"\nin-graph / naive: **{ratio:.1f}x** the tokens per second ({tokens} greedy tokens, {source}, "
-        f"{config.cell} {config.num_layers}x{config.units}); the same continuation: {bool(same)}"
+        f"\n{tokens} greedy tokens, {source}, {config.cell} {config.num_layers}x{config.units}; in-graph and the "
+        f"growing prefix write the same continuation: {bool(same)}"
     )
     table = "\n".join(lines)
     print(table)
