@@ -24,7 +24,7 @@ from common.errors import UserError
 BUILTIN_DATASETS = ("bible_en_es",)
 TFDS_DATASETS = {"ted_hrlr_translate/pt_to_en": ("pt", "en")}  # name -> (source, target) features
 DATASETS = (*BUILTIN_DATASETS, *TFDS_DATASETS)
-ATTENTIONS = ("none", "additive", "multiplicative", "scaled")
+ATTENTIONS = ("none", "additive", "multiplicative", "scaled", "cross")
 SPLITS = ("book", "random")
 # Serving caps (documented in the README): longer sources are cut, longer outputs stop.
 SERVE_MAX_SOURCE_TOKENS = 200
@@ -66,7 +66,8 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
     attention: str = option(
         "multiplicative",
         f"{', '.join(ATTENTIONS)} attention over the source "
-        "(multiplicative: Luong general; scaled: that / sqrt(decoder_units))",
+        "(multiplicative: Luong general; scaled: that / sqrt(decoder_units); cross: projected query, keys and "
+        "values, scaled, added to the decoder's output under layer norm)",
     )
     dropout: float = option(0.2, "dropout on embeddings and on the decoder's output")
 

@@ -1,21 +1,108 @@
 """Held-out translation scores: sacrebleu corpus BLEU and chrF (detokenized output against
 the raw references; the metric signatures are saved), greedy and beam search, BLEU by source
-length, the copy-the-source baseline, 10 example translations and attention heat maps."""
+length, the copy-the-source baseline, 10 example translations and attention heat maps; and
+the attention's health after every epoch."""
 
 import time
 
+import keras
 import numpy as np
 import sacrebleu
 import tensorflow as tf
 
 from tasks.translation import plots
 from tasks.translation.config import Config
-from tasks.translation.data import Data
+from tasks.translation.data import Data, encode_pairs
+from tasks.translation.model import Seq2Seq
 from tasks.translation.serve import Translator
 
 LENGTH_BUCKETS = ((1, 10), (11, 20), (21, 30), (31, None))  # source words
 EXAMPLES = 10
 HEATMAPS = 3
+HEALTH_SAMPLE = 300  # validation pairs whose attention is summarised after every epoch
+LOCKED_SHARE = 0.5  # a warning when the first or last source word holds more than this...
+LOCKED_AFTER_EPOCH = 2  # ...after this many epochs
+
+
+def attention_health(weights, source_lengths, target_lengths) -> dict:
+    """Where attention looks, over every written word of every pair with 2+ source words:
+    the mean weight on the first and on the last source word, and the mean entropy over
+    the source words divided by its maximum, ln(source length) (0: all weight on one word;
+    1: spread evenly). weights [pairs, target words, source words], padding after lengths."""
+    weights = np.asarray(weights, np.float64)
+    rows, columns = np.asarray(source_lengths), np.asarray(target_lengths)
+    first, last, entropy = [], [], []
+    for pair, (source_length, target_length) in enumerate(zip(rows, columns)):
+        if source_length < 2 or target_length < 1:
+            continue
+        block = weights[pair, :target_length, :source_length]
+        first.append(block[:, 0])
+        last.append(block[:, source_length - 1])
+        spread = -(block * np.log(np.clip(block, 1e-12, None))).sum(axis=1) / np.log(source_length)
+        entropy.append(spread)
+    if not first:
+        return {}
+    return {
+        "attention_first": float(np.concatenate(first).mean()),
+        "attention_last": float(np.concatenate(last).mean()),
+        "attention_entropy": float(np.concatenate(entropy).mean()),
+    }
+
+
+class HealthSample:
+    """A fixed sample of validation pairs on which `attention_health` is measured,
+    teacher-forced (the reference words as the decoder's inputs)."""
+
+    def __init__(self, config: Config, data: Data):
+        self.config = config
+        sources, targets = (part[:HEALTH_SAMPLE] for part in data.pairs["validation"])
+        source_ids, target_ids = encode_pairs(config, data.assets, sources, targets)
+        self.source_ids = source_ids.to_tensor()
+        self.target_in = target_ids[:, :-1].to_tensor()
+        self.source_lengths = source_ids.row_lengths().numpy()
+        self.target_lengths = target_ids.row_lengths().numpy() - 1  # w1 .. wn END, each read after its input
+
+    def health(self, model) -> dict:
+        """`attention_health` of `model` on the sample (empty without attention)."""
+        if self.config.attention == "none":
+            return {}
+        network = Seq2Seq.of(model, self.config)
+        _, weights = network.decode_sequence(self.target_in, network.encode(self.source_ids))
+        return attention_health(weights.numpy(), self.source_lengths, self.target_lengths)
+
+
+class AttentionHealth(keras.callbacks.Callback):
+    """Adds `attention_first`, `attention_last` and `attention_entropy` (see
+    `attention_health`) to each epoch's logs, and warns in one line when attention has
+    locked onto one end of the source: a saturated softmax passes almost no gradient, so
+    such a run trains as if it had no attention and may never leave."""
+
+    def __init__(self, config: Config, data: Data):
+        super().__init__()
+        self.sample = HealthSample(config, data)
+
+    def on_epoch_end(self, epoch, logs=None):
+        health = self.sample.health(self.model)
+        if logs is not None:
+            logs.update(health)
+        warning = locked_warning(health, epoch + 1)
+        if warning:
+            print(warning)
+
+
+def locked_warning(health: dict, epochs: int) -> str:
+    """One line when, after `LOCKED_AFTER_EPOCH` epochs, the first or the last source word
+    holds more than `LOCKED_SHARE` of the attention weight; else ""."""
+    if not health or epochs < LOCKED_AFTER_EPOCH:
+        return ""
+    end = "first" if health["attention_first"] >= health["attention_last"] else "last"
+    share = health[f"attention_{end}"]
+    if share <= LOCKED_SHARE:
+        return ""
+    return (
+        f"warning: after epoch {epochs} attention puts {share:.2f} of its weight on the {end} source word "
+        f"(normalised entropy {health['attention_entropy']:.2f}): locked on one position, the run may stall"
+    )
 
 
 def translate_all(translator: Translator, texts: list[str], beam_width: int, greedy=False, batch_size=64):
@@ -120,4 +207,5 @@ def evaluate(model, config: Config, data: Data, run_path) -> dict:
     scores["examples"] = examples
     write_report(run_path / "translations.md", scores, examples)
     scores["heatmaps"] = draw_heatmaps(translator, sources[:HEATMAPS], run_path)
+    scores.update(HealthSample(config, data).health(model))  # of the weights kept, as the scores are
     return scores

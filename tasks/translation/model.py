@@ -8,13 +8,16 @@ step by step (the same layers, found by name) for greedy and beam-search decodin
     [START] w1 .. wn -> embedding -> decoder (`decoder_cell`) -> outputs h_t
     attention "none":  logits = W h_t (the fixed context: everything passes through the states)
     otherwise:         c_t = attention(h_t, memory), padding masked;  logits = W tanh(V [h_t; c_t])
+    "cross":           c_t = attention(Q h_t, K m, V m);  logits = W LayerNorm(h_t + O c_t)
 
 Attention follows Luong et al. (2015), global attention on the decoder's output without
 input feeding, so the decoder runs as one cuDNN-eligible layer in training. The score is
 additive (Bahdanau et al. 2015: v . tanh(W1 h + W2 m)), multiplicative (Luong's
-"general": h . W m) or scaled (h . W m / sqrt(decoder_units), the scaling of Vaswani et al.
-2017), which keeps the scores in the softmax's working range as the keys grow (README,
-"Why some runs stall": it does not, by itself, stop a run from stalling).
+"general": h . W m), scaled (h . W m / sqrt(decoder_units), the scaling of Vaswani et al.
+2017) or cross: one head of the Transformer's cross-attention on the decoder's outputs,
+as the TensorFlow NMT tutorial's RNN decoder uses it (learned query, key and value
+projections, scaled scores, the output added to h_t and layer-normalised), so the decoder's
+own path to the logits stays open whatever attention does.
 
 The source embedding may start from pretrained word vectors (`embeddings=`, see
 `common.embedding`: GloVe is English); the target embedding always trains from scratch.
@@ -60,6 +63,27 @@ def source_embedding(config: Config, vocabulary: list[str]) -> keras.layers.Embe
     return layer
 
 
+def attention_layers(attention: str, units: int) -> dict:
+    """The layers of each kind of attention, by name. Every kind projects the memory to keys
+    (W m); `cross` also projects the query and the values and adds its output to the
+    decoder's (a residual) under layer normalisation; the others combine [h_t; c_t] through
+    one tanh layer (Luong's attentional hidden state)."""
+    layers = {"memory_keys": keras.layers.Dense(units, use_bias=False)}
+    if attention == "cross":
+        layers["query_projection"] = keras.layers.Dense(units, use_bias=False)
+        layers["memory_values"] = keras.layers.Dense(units, use_bias=False)
+        layers["attention_output"] = keras.layers.Dense(units)
+        layers["attention_norm"] = keras.layers.LayerNormalization()
+    else:
+        layers["attention_output"] = keras.layers.Dense(units, activation="tanh")
+    if attention == "additive":
+        layers["query_projection"] = keras.layers.Dense(units)
+        layers["attention"] = keras.layers.AdditiveAttention()
+    else:  # multiplicative, scaled and cross: a dot product
+        layers["attention"] = keras.layers.Attention()
+    return layers
+
+
 class Seq2Seq:
     """The model's layers by role, with the three ways of running them: `encode`,
     `decode_sequence` (teacher forcing, for training and for attention maps) and `step`
@@ -96,13 +120,7 @@ class Seq2Seq:
         for index, layer in enumerate(cells.bridge_layers(config.target_cell, config.decoder_units)):
             layers[f"bridge_{index}"] = layer
         if config.attention != "none":
-            layers["memory_keys"] = keras.layers.Dense(config.decoder_units, use_bias=False)
-            layers["attention_output"] = keras.layers.Dense(config.decoder_units, activation="tanh")
-            if config.attention == "additive":
-                layers["query_projection"] = keras.layers.Dense(config.decoder_units)
-                layers["attention"] = keras.layers.AdditiveAttention()
-            else:  # multiplicative and scaled (keys W m / sqrt(decoder_units)): a dot product
-                layers["attention"] = keras.layers.Attention()
+            layers.update(attention_layers(config.attention, config.decoder_units))
         for name, layer in layers.items():
             layer.name = name  # so that a trained model's layers can be found again
         return cls(config, layers)
@@ -132,8 +150,10 @@ class Seq2Seq:
         bridges = [self.layers[f"bridge_{i}"] for i in range(cells.state_count(config.target_cell))]
         states = cells.bridge_states(cells.merge_directions(states, config.bidirectional), bridges)
         keys = self.memory_keys(memory) if config.attention != "none" else None
-        if config.attention == "scaled":  # once per source here, not at every decoding step
+        if config.attention in ("scaled", "cross"):  # once per source here, not at every decoding step
             keys = keys * config.decoder_units**-0.5
+        if config.attention == "cross":  # what attention averages: projected values, not the memory itself
+            memory = self.memory_values(memory)
         return Encoded(memory, keys, mask, states)
 
     def decode_sequence(self, target_in, encoded: Encoded, training=False):
@@ -148,15 +168,19 @@ class Seq2Seq:
     def head(self, outputs, encoded: Encoded, query_mask=None, training=False):
         """Decoder outputs [batch, time, units] -> (logits, attention weights or None)."""
         weights = None
-        if self.config.attention != "none":
-            query = self.query_projection(outputs) if self.config.attention == "additive" else outputs
+        attention = self.config.attention
+        if attention != "none":
+            query = self.query_projection(outputs) if attention in ("additive", "cross") else outputs
             context, weights = self.attention(
                 [query, encoded.memory, encoded.keys],
                 mask=[query_mask, encoded.mask],
                 return_attention_scores=True,
                 training=training,
             )
-            outputs = self.attention_output(ops.concatenate([outputs, context], axis=-1))
+            if attention == "cross":
+                outputs = self.attention_norm(outputs + self.attention_output(context))
+            else:
+                outputs = self.attention_output(ops.concatenate([outputs, context], axis=-1))
         return self.logits(self.output_dropout(outputs, training=training)), weights
 
     def initial_state(self, encoded: Encoded) -> dict:

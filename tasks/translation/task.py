@@ -1,7 +1,7 @@
 """The translation task (see `common.task` for the contract; the parts live in this package)."""
 
 from common.task import Task
-from tasks.translation import data
+from tasks.translation import data, metrics
 from tasks.translation.config import ATTENTIONS
 
 
@@ -16,6 +16,10 @@ class TranslationTask(Task):
     def variants(self):
         """What `make compare` trains: no attention, additive, multiplicative and scaled."""
         return {f"attention_{attention}": {"attention": attention} for attention in ATTENTIONS}
+
+    def callbacks(self, config, data):
+        """The attention's health after every epoch (nothing to watch without attention)."""
+        return [] if config.attention == "none" else [metrics.AttentionHealth(config, data)]
 
     def result_line(self, metrics: dict) -> str:
         """Beam and greedy scores, with the BLEU signature sacrebleu asks papers to print."""

@@ -41,8 +41,9 @@ VARIANTS = [
     ("attention=none", "cell=leaky_rnn", "decoder_cell=peephole_lstm"),
     ("attention=multiplicative", "cell=tcn", "decoder_cell=lstm"),
     ("attention=none", "cell=tcn", "decoder_cell=leaky_rnn", "bidirectional=false", "num_layers=2"),
+    ("attention=cross", "cell=gru"),
 ]
-NEW_CELL_VARIANTS = VARIANTS[5:]
+NEW_CELL_VARIANTS = VARIANTS[5:9]
 
 
 @pytest.mark.parametrize("overrides", VARIANTS)
@@ -71,7 +72,7 @@ def test_beam_width_one_is_greedy(overrides):
         np.testing.assert_array_equal(expected.numpy(), found.numpy())
 
 
-@pytest.mark.parametrize("overrides", VARIANTS[:3] + NEW_CELL_VARIANTS)
+@pytest.mark.parametrize("overrides", VARIANTS[:3] + NEW_CELL_VARIANTS + VARIANTS[9:])
 def test_output_is_unchanged_when_the_batch_gains_padding(overrides):
     network, _ = network_for(*overrides)
     alone = SOURCES[1:2, :2]
@@ -81,7 +82,7 @@ def test_output_is_unchanged_when_the_batch_gains_padding(overrides):
         np.testing.assert_array_equal(by_itself[0].numpy()[0], in_batch[0].numpy()[1])
 
 
-@pytest.mark.parametrize("attention", ["additive", "multiplicative", "scaled"])
+@pytest.mark.parametrize("attention", ["additive", "multiplicative", "scaled", "cross"])
 def test_attention_weights_sum_to_one_over_real_words_and_are_zero_on_padding(attention):
     network, _ = network_for(f"attention={attention}")
     tokens, lengths = translation_model.translate_ids(network, SOURCES, 6, beam_width=2)
@@ -174,3 +175,16 @@ def test_held_source_vectors_stay_put_while_the_rest_trains(tmp_path, option, mo
     assert np.abs(target.numpy() - start_target).max() > 1e-3
     model.fit(*batch, epochs=3, initial_epoch=2, verbose=0, callbacks=[UnfreezeEmbeddings()])
     assert (np.abs(source.numpy() - start_source).max() > 1e-3) == moves_later
+
+
+def test_cross_attention_adds_its_output_to_the_decoders_under_layer_norm():
+    """h_t reaches the logits through the residual even when attention's output is zero."""
+    network, model = network_for("attention=cross")
+    output = network.layers["attention_output"]
+    output.set_weights([np.zeros_like(weight) for weight in output.get_weights()])
+    target_in = tf.constant([[2, 7, 8], [2, 5, 6], [2, 6, 6]], tf.int32)
+    encoded = network.encode(SOURCES)
+    steps = network.target_embedding(target_in)
+    decoded, *_ = network.decoder(steps, initial_state=encoded.states)
+    expected = network.logits(network.attention_norm(decoded))
+    np.testing.assert_allclose(model([SOURCES, target_in]).numpy(), expected.numpy(), atol=1e-5)

@@ -34,6 +34,10 @@ def test_train_learns_the_toy_task_and_the_export_translates(tmp_path, isolated_
     assert metrics["bleu"] > 90 and metrics["chrf"] > 90 and metrics["copy_source_bleu"] < 5, metrics
     assert metrics["bleu_signature"].startswith("nrefs:1|case:lc|eff:no|tok:13a")
     assert len(metrics["examples"]) == 10 and sum(b["sentences"] for b in metrics["bleu_by_length"].values()) == 40
+    # The attention's health, every epoch and for the weights kept: a copy task attends word by word.
+    health = ("attention_first", "attention_last", "attention_entropy")
+    assert set(health) <= set((run / "history.csv").read_text().splitlines()[0].split(","))
+    assert metrics["attention_first"] < 0.5 and metrics["attention_last"] < 0.5, metrics
     description = json.loads((run / "export" / "task.json").read_text())
     assert set(description["signatures"]) == {"serving_default", "translate", "attention"}
 
