@@ -108,7 +108,7 @@ bench-loop:  # reference check: Keras's model.fit vs the trainer's epoch loop, s
 bench-serve:  # throughput and latency at 1, 8, 64 clients, with and without batching, on 127.0.0.1
 	$(PYTHON) -m bench.serve_load $(ARGS)
 
-bench-translation:  # no attention vs additive vs multiplicative, greedy and beam; decoding speed
+bench-translation:  # no attention vs additive vs multiplicative vs cross, greedy and beam; decoding speed
 	$(PYTHON) -m bench.translation_attention $(ARGS)
 
 test:

@@ -2,7 +2,7 @@
 
     python -m bench.translation_attention [key=value ...]   (or: make bench-translation ARGS="epochs=4")
 
-1. No attention vs additive vs multiplicative: each a full `make train TASK=translation`
+1. No attention vs additive vs multiplicative vs cross: each a full `make train TASK=translation`
    with the given options (same data, split, seed and budget); held-out corpus BLEU and
    chrF (sacrebleu) with greedy decoding and with beam search (the config's beam width),
    in one table.
@@ -30,7 +30,7 @@ from tasks.translation.model import _IMPOSSIBLE
 from tasks.translation.serve import Translator
 from tasks.translation.task import TASK
 
-ATTENTIONS = ("none", "additive", "multiplicative")
+ATTENTIONS = ("none", "additive", "multiplicative", "cross")
 SPEED_SENTENCES = 100
 
 

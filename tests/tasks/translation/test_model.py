@@ -10,9 +10,11 @@ import tensorflow as tf
 from common.config import apply_overrides
 from common.embedding import PretrainedEmbedding, UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
+from common.trainer import set_seeds
 from tasks.translation import model as translation_model
 from tasks.translation.config import SERVE_MAX_OUTPUT_TOKENS, Config
-from tasks.translation.data import Assets
+from tasks.translation.data import Assets, load_data, make_datasets
+from tests.tasks.translation.toy import number_pairs, write_tsv
 
 ASSETS = Assets(
     source_vocabulary=["", "[UNK]", *[f"s{i}" for i in range(30)]],
@@ -188,3 +190,20 @@ def test_cross_attention_adds_its_output_to_the_decoders_under_layer_norm():
     decoded, *_ = network.decoder(steps, initial_state=encoded.states)
     expected = network.logits(network.attention_norm(decoded))
     np.testing.assert_allclose(model([SOURCES, target_in]).numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_the_default_head_leaves_the_unigram_plateau_within_a_few_updates(tmp_path):
+    """A decoder that reads its previous word should beat a bigram model within its first
+    updates. Through the old default's tanh(W [h_t; c_t]) head (no shortcut from h_t to the
+    logits) this toy's validation loss was still at its unigram floor (2.17 nats per word)
+    after 40 updates; the default's residual cross attention is far below its bigram
+    floor (2.13): 1.6 (`python -m bench.translation_plateau` on the same data)."""
+    pairs = write_tsv(tmp_path / "pairs.tsv", number_pairs(600, seed=0))
+    options = [f"dataset={pairs}", "units=16", "decoder_units=32", "embedding_dim=16", "min_frequency=1", "verbose=0"]
+    config = apply_overrides(Config(), options)
+    data = load_data(config)
+    datasets = make_datasets(config, data, config.batch_size)
+    set_seeds(config.seed)
+    model = translation_model.build_model(config, data.assets)
+    model.fit(datasets["train"].repeat(), steps_per_epoch=40, epochs=1, verbose=0)
+    assert model.evaluate(datasets["validation"], verbose=0) < 1.9
