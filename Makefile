@@ -93,7 +93,7 @@ bench-tagging:  # softmax/CRF x characters vs the per-word baseline on wnut16, a
 bench-timeseries:  # forecaster vs naive, seasonal naive, linear and ARIMA on three series
 	$(PYTHON) -m bench.timeseries_baselines $(ARGS)
 
-bench-generation:  # in-graph stepwise generation vs re-running the model on the growing prefix
+bench-generation:  # in-graph stepwise generation vs re-reading a fixed window (keras-io) or the growing prefix
 	$(PYTHON) -m bench.generation_speed $(ARGS)
 
 bench-faults:  # 50 random SIGKILLs of a toy training run: does the same command always finish it?
