@@ -95,7 +95,9 @@ def test_a_second_identical_command_stops_with_a_message_or_waits(data, tmp_path
     assert finish(first)[0] == 0
     code, out, _ = finish(waiting)
     assert code == 0 and f"waiting for process {first.pid}" in out
-    assert len(finished_metrics(tmp_path)) == 2  # the waiter found the run finished and made its own
+    # The waiter found the run finished and reused it: no duplicate trained.
+    assert "was finished by the process this command waited for; using it" in out
+    assert len(finished_metrics(tmp_path)) == 1
 
 
 def test_a_full_disk_is_one_line_and_the_run_resumes(data, tmp_path):
