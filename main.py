@@ -217,13 +217,56 @@ def main(argv=None) -> int:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     except OSError as error:
-        if error.errno != errno.ENOSPC:
+        line = storage_error_line(error)
+        if line is None:
             raise
-        where = f" while writing {error.filename}" if error.filename else ""
-        print(f"error: the disk is full{where}; free some space and run the same command again", file=sys.stderr)
+        print(line, file=sys.stderr)
+        global EXIT_AT_ONCE
+        EXIT_AT_ONCE = error.errno in FULL  # see below
         return 2
     return 0
 
 
+FULL = (errno.ENOSPC, errno.EDQUOT)
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+# After a full disk, HDF5 may still hold handles to a half-written file; freeing them as
+# the interpreter shuts down can crash it (a segfault), so the process exits at once.
+EXIT_AT_ONCE = False
+
+
+def storage_error_line(error: OSError) -> str | None:
+    """The one line for a full disk or a folder that cannot be written, naming the file;
+    None for any other OSError."""
+    where = f" {error.filename}" if error.filename else ""
+    if error.errno in FULL:
+        return f"error: the disk is full while writing{where}; free some space and run the same command again"
+    if error.errno in NOT_WRITABLE:
+        return f"error: cannot write{where} ({error.strerror}); make the runs folder writable or set RNN_SUITE_RUNS"
+    return None
+
+
+def quiet_about_full_disks() -> None:
+    """Drop HDF5's reports of a full disk from objects freed after the error (h5py prints
+    a traceback for each through sys.excepthook, then sys.unraisablehook: dozens of
+    lines); the command prints its own one line. Any other report is printed as before."""
+    default_excepthook, default_unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def excepthook(kind, value, traceback):
+        if "errno = 28" not in str(value):
+            default_excepthook(kind, value, traceback)
+
+    def unraisablehook(unraisable):
+        if "errno = 28" not in str(unraisable.exc_value):
+            default_unraisablehook(unraisable)
+
+    sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    quiet_about_full_disks()
+    code = main()
+    if EXIT_AT_ONCE:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -4,6 +4,7 @@ stop with a message; a full disk must be one line and leave the run resumable.""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,3 +106,65 @@ def test_a_full_disk_is_one_line_and_the_run_resumes(data, tmp_path):
     assert code == 2 and "error: the disk is full while writing export" in err and "Traceback" not in err
     code, out, _ = finish(train(tmp_path, data))
     assert code == 0 and "resuming unfinished run" in out and "training had finished" in out
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A fresh tmpfs of 2 MB mounted at tmp_path/disk (needs root; else the test is
+    skipped, saying why). Yields its folder; unmounted afterwards."""
+
+    def mount(*options):
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        if os.geteuid() != 0 or not shutil.which("mount"):
+            pytest.skip("a real full disk needs root to mount a small tmpfs; not run on this machine")
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", ",".join(["size=2m", *options]), "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the real full-disk test did not run")
+        mounted.append(folder)
+        return folder
+
+    mounted = []
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder, leave: int):
+    """Fill a filesystem until `leave` bytes are free; returns the filler file."""
+    stats = os.statvfs(folder)
+    filler = folder / "filler"
+    filler.write_bytes(b"\0" * (stats.f_bavail * stats.f_frsize - leave))
+    return filler
+
+
+@pytest.mark.slow
+def test_a_really_full_disk_is_one_line_naming_the_file_and_the_run_resumes_once_freed(
+    data, uninterrupted, small_filesystem
+):
+    # The reported failure: ~130 lines of HDF5 errors, a segfault, and every rerun failing
+    # on the weights file the full disk had torn.
+    disk = small_filesystem()
+    filler = fill(disk, leave=250 * 1024)  # a toy run needs about 400 KB before its export
+    code, _, err = finish(train(disk, data))
+    assert code == 2, f"exit {code} (139/-11 is a segfault): {err[-2000:]}"
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: the disk is full while writing {disk}/runs/sentiment/.incomplete/"), last
+    assert "Traceback" not in err and "errno = 28" not in err
+    filler.unlink()  # space freed: the same command finishes the run, as if never stopped
+    code, out, err = finish(train(disk, data))
+    assert code == 0 and "resuming unfinished run" in out and "Traceback" not in err, err[-2000:]
+    [metrics] = finished_metrics(disk)
+    assert metrics["epochs"] == uninterrupted["epochs"]
+    assert metrics["loss"] == pytest.approx(uninterrupted["loss"], rel=1e-5)
+
+
+def test_a_read_only_runs_folder_is_one_line(data, small_filesystem):
+    disk = small_filesystem("ro")
+    code, _, err = finish(train(disk, data))
+    assert code == 2 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith(f"error: cannot write {disk}/runs (Read-only file system)")
