@@ -2,6 +2,7 @@
 the same command run again, must finish the run; a second identical command at once must
 stop with a message; a full disk must be one line and leave the run resumable."""
 
+import ast
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import time
 
 import pytest
 
+from bench import faults
 from tests.helpers import ROOT
 from tests.tasks.sentiment.toy import review_rows, write_csv
 
@@ -30,14 +32,14 @@ KILLS = [
 ]
 
 
-def train(folder, data, kill_at="", wait=False):
+def train(folder, data, kill_at="", wait=False, extra=()):
     environment = dict(os.environ, RNN_SUITE_RUNS=str(folder / "runs"), TF_CPP_MIN_LOG_LEVEL="3")
     environment.pop("RNN_SUITE_KILL_AT", None)
     if kill_at:
         environment["RNN_SUITE_KILL_AT"] = kill_at
     command = [sys.executable, "main.py", "train", "sentiment", f"dataset={data}", *OPTIONS]
     return subprocess.Popen(
-        command + (["wait=true"] if wait else []),
+        command + list(extra) + (["wait=true"] if wait else []),
         cwd=ROOT,
         env=environment,
         stderr=subprocess.PIPE,
@@ -168,3 +170,66 @@ def test_a_read_only_runs_folder_is_one_line(data, small_filesystem):
     code, _, err = finish(train(disk, data))
     assert code == 2 and "Traceback" not in err, err[-2000:]
     assert err.strip().splitlines()[-1].startswith(f"error: cannot write {disk}/runs (Read-only file system)")
+
+
+@pytest.mark.slow
+def test_a_rerun_with_fewer_epochs_never_takes_over_a_longer_run(data, uninterrupted, tmp_path):
+    # The reported failure: epochs=6 killed after its 5th epoch, then epochs=4 took that run
+    # over and wrote metrics for 4 epochs from the 5th epoch's best weights.
+    code, _, _ = finish(train(tmp_path, data, "epoch_end:4", extra=["epochs=5"]))
+    assert code == -signal.SIGKILL
+    code, out, err = finish(train(tmp_path, data))
+    assert code == 0 and "resuming" not in out and "Traceback" not in err, err[-2000:]
+    [metrics] = finished_metrics(tmp_path)
+    assert metrics["epochs"] == uninterrupted["epochs"] and metrics["accuracy"] == uninterrupted["accuracy"]
+    assert metrics["loss"] == pytest.approx(uninterrupted["loss"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_data_edited_between_a_kill_and_the_rerun_is_another_run(tmp_path):
+    # The reported failure: "A total of 2 objects could not be loaded" on every rerun.
+    data = write_csv(tmp_path / "reviews.csv", review_rows(400))
+    code, _, _ = finish(train(tmp_path, data, "epoch_end:2"))
+    assert code == -signal.SIGKILL
+    write_csv(data, review_rows(300, seed=1, classes=("pos", "neg", "mixed")))
+    code, out, err = finish(train(tmp_path, data))
+    assert code == 0 and "resuming" not in out and "Traceback" not in err, err[-2000:]
+    [run] = [path for path in (tmp_path / "runs" / "sentiment").iterdir() if not path.name.startswith(".")]
+    summary = json.loads((run / "data.json").read_text())["summary"]
+    assert summary["examples"] == 300 and summary["classes"] == 3
+
+
+@pytest.mark.slow
+def test_torn_best_weights_after_the_last_epoch_are_trained_again_to_the_same_result(data, uninterrupted, tmp_path):
+    # The reported failure: OSError (truncated file) on every rerun.
+    code, _, _ = finish(train(tmp_path, data, "model_saved"))
+    assert code == -signal.SIGKILL
+    [best] = (tmp_path / "runs" / "sentiment" / ".incomplete").glob("*/checkpoints/best.weights.h5")
+    best.write_bytes(best.read_bytes()[:5000])
+    code, out, err = finish(train(tmp_path, data))
+    assert code == 0 and "best.weights.h5 is unreadable" in out and "Traceback" not in err, err[-2000:]
+    [metrics] = finished_metrics(tmp_path)
+    assert metrics["accuracy"] == uninterrupted["accuracy"]
+    assert metrics["loss"] == pytest.approx(uninterrupted["loss"], rel=1e-5)
+
+
+def test_the_fault_benchmark_imports_no_test_code():
+    tree = ast.parse((ROOT / "bench" / "faults.py").read_text(encoding="utf-8"))
+    modules = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    modules += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert not [name for name in modules if name == "tests" or name.startswith("tests.")]
+
+
+def test_the_fault_benchmark_tells_where_a_kill_landed_from_the_files_left(tmp_path):
+    assert faults.phase_reached(tmp_path) == "start-up"
+    run = tmp_path / "sentiment" / ".incomplete" / "20260101-000000-lstm-0123abcd"
+    run.mkdir(parents=True)
+    assert faults.phase_reached(tmp_path) == "start-up"
+    (run / "tensorboard").mkdir()
+    assert faults.phase_reached(tmp_path) == "epoch"
+    (run / "history.csv").write_text("epoch,loss\n" + "".join(f"{epoch},0.5\n" for epoch in range(faults.EPOCHS)))
+    assert faults.phase_reached(tmp_path) == "save"
+    (run / "model.keras").write_text("")
+    assert faults.phase_reached(tmp_path) == "export"
+    run.rename(tmp_path / "sentiment" / run.name)
+    assert faults.phase_reached(tmp_path) == "finished"
