@@ -134,7 +134,7 @@ def start_run(task: str, config, workers: int = 1) -> Run:
                         f"run {path.name} is being trained by process {holder}; let it finish, "
                         f'or run the same command with ARGS="wait=true" to wait for it'
                     ) from None
-        print(f"waiting for process {holder}, which is training run {path.name}")
+        print(f"waiting for process {holder}, which is training run {path.name}", flush=True)
         acquire_lock(path / LOCK_FILE, wait=True).close()  # then choose again: reuse, resume or start
         waited_for = path
 

@@ -85,21 +85,24 @@ def test_a_run_killed_anywhere_finishes_when_the_command_runs_again(kill_at, dat
     assert metrics["loss"] == pytest.approx(uninterrupted["loss"], rel=1e-5)
 
 
-def test_a_second_identical_command_stops_with_a_message_or_waits(data, tmp_path):
-    first = train(tmp_path, data, "sleep25@before_fit")  # holds its run for 25 s
+def test_a_second_identical_command_stops_with_a_message_or_waits(data, tmp_path, monkeypatch):
+    # The first run holds at its start until the test releases it: no sleep races the machine.
+    release = tmp_path / "release"
+    monkeypatch.setenv("RNN_SUITE_RELEASE", str(release))
+    first = train(tmp_path, data, "hold@before_fit")
     incomplete = tmp_path / "runs" / "sentiment" / ".incomplete"
-    deadline = time.monotonic() + 120
     while not list(incomplete.glob("*/.lock")):
-        assert time.monotonic() < deadline and first.poll() is None
+        assert first.poll() is None, first.communicate()[1][-2000:]
         time.sleep(0.1)
     code, _, err = finish(train(tmp_path, data))
     assert code == 2 and f"is being trained by process {first.pid}" in err and "Traceback" not in err
     waiting = train(tmp_path, data, wait=True)
+    assert waiting.stdout.readline().startswith(f"waiting for process {first.pid}")
+    release.touch()
     assert finish(first)[0] == 0
     code, out, _ = finish(waiting)
-    assert code == 0 and f"waiting for process {first.pid}" in out
     # The waiter found the run finished and reused it: no duplicate trained.
-    assert "was finished by the process this command waited for; using it" in out
+    assert code == 0 and "was finished by the process this command waited for; using it" in out
     assert len(finished_metrics(tmp_path)) == 1
 
 
