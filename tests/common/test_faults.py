@@ -236,3 +236,14 @@ def test_the_fault_benchmark_tells_where_a_kill_landed_from_the_files_left(tmp_p
     assert faults.phase_reached(tmp_path) == "export"
     run.rename(tmp_path / "sentiment" / run.name)
     assert faults.phase_reached(tmp_path) == "finished"
+
+
+@pytest.mark.slow
+def test_the_same_command_twice_gives_the_same_figures(data, uninterrupted, tmp_path):
+    code, _, err = finish(train(tmp_path, data))
+    assert code == 0, err[-2000:]
+    [again] = finished_metrics(tmp_path)
+    timing = ("training_seconds", "examples_per_second")
+    assert {key: value for key, value in again.items() if key not in timing} == {
+        key: value for key, value in uninterrupted.items() if key not in timing
+    }

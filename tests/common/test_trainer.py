@@ -231,3 +231,19 @@ def test_each_epoch_draws_its_dropout_masks_from_a_state_fixed_by_seed_and_epoch
     masks(first, 0), masks(first, 1)  # an uninterrupted run's earlier epochs
     np.testing.assert_array_equal(masks(first, 2), masks(resumed, 2))
     assert not np.array_equal(masks(first, 2), masks(first, 3))
+
+
+def test_op_determinism_is_on_by_default_and_can_be_turned_off():
+    from tensorflow.python.framework import config as framework_config
+
+    class ToyTask:
+        def prepare_config(self, config):
+            return config
+
+    try:
+        trainer.prepare(ToyTask(), TrainConfig(deterministic=False))
+        assert not framework_config.is_op_determinism_enabled()
+        trainer.prepare(ToyTask(), TrainConfig())
+        assert framework_config.is_op_determinism_enabled()
+    finally:
+        trainer.set_determinism(True)  # as every run now trains
