@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 from common.config import apply_overrides, field_help  # noqa: E402
 from common.errors import UserError, WorkerLost  # noqa: E402
+from common.files import file_named_in, is_disk_full  # noqa: E402
 from tasks import TASKS, get_task  # noqa: E402
 
 
@@ -216,31 +217,31 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    except OSError as error:
+    except Exception as error:
         line = storage_error_line(error)
         if line is None:
             raise
         print(line, file=sys.stderr)
         global EXIT_AT_ONCE
-        EXIT_AT_ONCE = error.errno in FULL  # see below
+        EXIT_AT_ONCE = is_disk_full(error)  # see below
         return 2
     return 0
 
 
-FULL = (errno.ENOSPC, errno.EDQUOT)
 NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 # After a full disk, HDF5 may still hold handles to a half-written file; freeing them as
 # the interpreter shuts down can crash it (a segfault), so the process exits at once.
 EXIT_AT_ONCE = False
 
 
-def storage_error_line(error: OSError) -> str | None:
-    """The one line for a full disk or a folder that cannot be written, naming the file;
-    None for any other OSError."""
-    where = f" {error.filename}" if error.filename else ""
-    if error.errno in FULL:
+def storage_error_line(error: Exception) -> str | None:
+    """The one line for a full disk (met anywhere: Python, HDF5, TensorFlow) or a folder
+    that cannot be written, naming the file; None for any other error."""
+    named = file_named_in(error)
+    where = f" {named}" if named else ""
+    if is_disk_full(error):
         return f"error: the disk is full while writing{where}; free some space and run the same command again"
-    if error.errno in NOT_WRITABLE:
+    if isinstance(error, OSError) and error.errno in NOT_WRITABLE:
         return f"error: cannot write{where} ({error.strerror}); make the runs folder writable or set RNN_SUITE_RUNS"
     return None
 

@@ -29,7 +29,7 @@ from common.embedding import UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
 from common.export import load_export, write_saved_model
 from common.failpoints import failpoint
-from common.files import file_lock, write_text_atomically
+from common.files import file_lock, is_disk_full, write_text_atomically
 from common.task import Task, TaskData, load_assets, save_assets
 
 # ---------------------------------------------------------------- devices, seeds, precision, optimizer
@@ -275,18 +275,6 @@ def naming_the_file(path: Path):
         if not is_disk_full(error):
             raise
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
-
-
-def is_disk_full(error: BaseException) -> bool:
-    """Whether an error (or one it came from) says the disk is full."""
-    while error is not None:
-        if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        text = str(error)
-        if "errno = 28" in text or "No space left on device" in text or "Disk quota exceeded" in text:
-            return True
-        error = error.__cause__ or error.__context__
-    return False
 
 
 class BestEpoch(keras.callbacks.Callback):
