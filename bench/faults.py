@@ -7,11 +7,13 @@ First an uninterrupted run of `main.py train sentiment` on toy reviews is timed,
 phase, from the files it writes: start-up (process, data, model; until its TensorBoard
 folder appears), epochs (until history.csv holds every epoch), save (evaluation, metrics,
 plots and model.keras) and export (the SavedModel, then the rename into place). Trial i
-aims at phase i mod 4, at a random moment inside it, so every phase is hit even though
-start-up takes most of a toy run's time. After the kill the files left say where it
-landed; then the same command runs again until it finishes. Prints a table of phases
-(aimed, landed, finished), reruns, restarts from the first epoch, stack traces, and the
-largest difference of the final test accuracy and loss from the uninterrupted run's.
+aims at phase i mod 4, so every phase is hit even though start-up takes most of a toy
+run's time: the kill comes a random part of that phase's reference length after the run
+enters it (seen from its files, so a loaded machine does not shift the aim). After the
+kill the files left say where it landed; then the same command runs again until it
+finishes. Prints a table of phases (aimed, landed, finished), reruns, restarts from the
+first epoch, stack traces, and the largest difference of the final test accuracy and
+loss from the uninterrupted run's.
 """
 
 import argparse
@@ -31,6 +33,7 @@ from bench.toy_reviews import review_rows, write_csv
 EPOCHS = 4
 OPTIONS = [f"epochs={EPOCHS}", "units=8", "embedding_dim=8", "batch_size=16", "verbose=0", "patience=5"]
 PHASES = ("start-up", "epoch", "save", "export")
+ORDER = (*PHASES, "finished")
 
 
 def run(folder: Path, data: Path, kill_after: float | None = None, watch=None) -> tuple[int, str, str]:
@@ -98,10 +101,19 @@ def final_metrics(folder: Path) -> dict:
     return json.loads((run_path / "metrics.json").read_text())
 
 
-def trial(folder: Path, data: Path, delay: float) -> dict:
-    """Kill a run after `delay` seconds, note where, and rerun the same command until it
-    finishes (at most 3 times)."""
-    code, out, err = run(folder, data, kill_after=delay)
+def trial(folder: Path, data: Path, aimed: str, delay: float) -> dict:
+    """Kill a run `delay` seconds after it enters phase `aimed` (at once if it went past
+    it), note where the kill landed, and rerun the same command until it finishes (at
+    most 3 times). Waiting for the phase rather than for a fixed time keeps the aim on a
+    machine whose speed varies with its load."""
+
+    def kill_in_phase(process, started):
+        while process.poll() is None and ORDER.index(phase_reached(folder)) < ORDER.index(aimed):
+            time.sleep(0.02)
+        time.sleep(delay)
+        process.kill()
+
+    code, out, err = run(folder, data, watch=kill_in_phase)
     landed, killed = phase_reached(folder), code == -9
     attempts, messages = 0, out + err
     while not finished_runs(folder) and attempts < 3:
@@ -130,14 +142,15 @@ def main(arguments) -> None:
     results = []
     for index in range(arguments.trials):
         aimed = PHASES[index % len(PHASES)]
-        delay = max(0.3, rng.uniform(*windows[aimed]))
-        result = trial(work / f"trial-{index}", data, delay)
+        start, end = windows[aimed]
+        delay = rng.uniform(0, end - start)  # a random moment inside the phase, as long as the reference's
+        result = trial(work / f"trial-{index}", data, aimed, delay)
         results.append(result)
         table[aimed]["aimed"] += 1
         table[result["landed"]]["landed"] += 1
         table[result["landed"]]["finished"] += result["finished"]
         print(
-            f"trial {index + 1}: aimed at {aimed}, killed after {delay:.1f} s in {result['landed']}, "
+            f"trial {index + 1}: aimed at {aimed} (+{delay:.1f} s), killed in {result['landed']}, "
             f"finished={result['finished']}, reruns={result['reruns']}",
             file=sys.stderr,
         )
