@@ -96,7 +96,7 @@ bench-timeseries:  # forecaster vs naive, seasonal naive, linear and ARIMA on th
 bench-generation:  # in-graph stepwise generation vs re-reading a fixed window (keras-io) or the growing prefix
 	$(PYTHON) -m bench.generation_speed $(ARGS)
 
-bench-faults:  # 50 random SIGKILLs of a toy training run: does the same command always finish it?
+bench-faults:  # 50 SIGKILLs of a toy training run, aimed at start-up, epochs, save and export in turn: does the same command always finish it?
 	$(PYTHON) -m bench.faults $(ARGS)
 
 bench-distributed:  # two workers on 127.0.0.1 vs one process: examples/s, validation accuracy, per-step cost

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 from common.config import apply_overrides, field_help  # noqa: E402
 from common.errors import UserError, WorkerLost  # noqa: E402
+from common.files import file_named_in, is_disk_full  # noqa: E402
 from tasks import TASKS, get_task  # noqa: E402
 
 
@@ -216,14 +217,57 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
+    except Exception as error:
+        line = storage_error_line(error)
+        if line is None:
             raise
-        where = f" while writing {error.filename}" if error.filename else ""
-        print(f"error: the disk is full{where}; free some space and run the same command again", file=sys.stderr)
+        print(line, file=sys.stderr)
+        global EXIT_AT_ONCE
+        EXIT_AT_ONCE = is_disk_full(error)  # see below
         return 2
     return 0
 
 
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+# After a full disk, HDF5 may still hold handles to a half-written file; freeing them as
+# the interpreter shuts down can crash it (a segfault), so the process exits at once.
+EXIT_AT_ONCE = False
+
+
+def storage_error_line(error: Exception) -> str | None:
+    """The one line for a full disk (met anywhere: Python, HDF5, TensorFlow) or a folder
+    that cannot be written, naming the file; None for any other error."""
+    named = file_named_in(error)
+    where = f" {named}" if named else ""
+    if is_disk_full(error):
+        return f"error: the disk is full while writing{where}; free some space and run the same command again"
+    if isinstance(error, OSError) and error.errno in NOT_WRITABLE:
+        return f"error: cannot write{where} ({error.strerror}); make the runs folder writable or set RNN_SUITE_RUNS"
+    return None
+
+
+def quiet_about_full_disks() -> None:
+    """Drop HDF5's reports of a full disk from objects freed after the error (h5py prints
+    a traceback for each through sys.excepthook, then sys.unraisablehook: dozens of
+    lines); the command prints its own one line. Any other report is printed as before."""
+    default_excepthook, default_unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def excepthook(kind, value, traceback):
+        if "errno = 28" not in str(value):
+            default_excepthook(kind, value, traceback)
+
+    def unraisablehook(unraisable):
+        if "errno = 28" not in str(unraisable.exc_value):
+            default_unraisablehook(unraisable)
+
+    sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    quiet_about_full_disks()
+    code = main()
+    if EXIT_AT_ONCE:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -92,9 +92,7 @@ def finished_run(task, config) -> Path | None:
     """The newest finished run of exactly this config (same resolved options and epochs)."""
     resolved = task.prepare_config(dataclasses.replace(config))
     resolved.validate()
-    # What the run hash leaves out, but for the epochs: a run of fewer epochs is another row.
-    reporting_only = [key for key in runs.NOT_HASHED if key != "epochs"]
-    wanted = {key: value for key, value in dataclasses.asdict(resolved).items() if key not in reporting_only}
+    wanted = {key: value for key, value in dataclasses.asdict(resolved).items() if key not in runs.NOT_HASHED}
     root = runs.runs_root() / task.name
     for path in sorted(root.glob(f"*-{runs.config_hash(resolved)}"), reverse=True):
         if not (path / "metrics.json").is_file() or not (path / "config.json").is_file():

@@ -55,6 +55,10 @@ class TrainConfig(Options):
     run_name: str = option("", "name of the run folder (default: time, cell, config hash)")
     verbose: str = option("auto", "progress: auto (bar on a terminal, a line per epoch in a log), 0, 1 or 2")
     wait: bool = option(False, "if another process is training this same run, wait for it instead of stopping")
+    deterministic: bool = option(
+        True, "TensorFlow op determinism: the same command gives the same result (false: faster, drifts by run)"
+    )
+    startup_timeout: float = option(600.0, "several workers: seconds the chief waits for the others to come up")
 
     @property
     def data_split_seed(self) -> int:
@@ -68,6 +72,8 @@ class TrainConfig(Options):
             raise UserError("epochs and batch_size must be at least 1")
         if not 0 <= self.validation_share < 1 or not 0 <= self.test_share < 1:
             raise UserError("validation_share and test_share must be in [0, 1)")
+        if self.startup_timeout <= 0:
+            raise UserError("startup_timeout must be a positive number of seconds")
 
 
 @dataclasses.dataclass

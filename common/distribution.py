@@ -23,6 +23,8 @@ import functools
 import json
 import os
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import keras
@@ -63,11 +65,14 @@ def read_cluster() -> dict:
     return {"workers": count, "index": place, "chief": place == 0}
 
 
-def make_strategy(cluster: dict) -> tf.distribute.Strategy:
+def make_strategy(cluster: dict, startup_timeout: float = 600.0) -> tf.distribute.Strategy:
     """MultiWorkerMirroredStrategy for several workers (made before any other TensorFlow
-    work: it sets up the collective ops), MirroredStrategy for several local GPUs, else
-    the default strategy (CPU or one GPU)."""
+    work: it sets up the collective ops; the chief first waits at most `startup_timeout`
+    seconds for the other workers), MirroredStrategy for several local GPUs, else the
+    default strategy (CPU or one GPU)."""
     if cluster["workers"] > 1:
+        if cluster["chief"]:
+            wait_for_workers(startup_timeout)
         return multi_worker_strategy()
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
@@ -76,8 +81,58 @@ def make_strategy(cluster: dict) -> tf.distribute.Strategy:
 
 @functools.cache
 def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
-    """One per process: its collective ops are set up once, when it is first made."""
+    """One per process: its collective ops are set up once, when it is first made. Making
+    it starts this worker's server, then returns once every worker has made its own."""
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def wait_for_workers(startup_timeout: float) -> None:
+    """The chief: say it waits, then wait until every other worker's server accepts
+    connections, or stop with one line after `startup_timeout` seconds. Without this the
+    strategy waits for a missing worker inside TensorFlow, silently and with no limit
+    (its own start-up timeout does not cover a worker that never came up). The other
+    workers do not wait here: each starts its server at once, which is what the chief
+    looks for."""
+    waiting = other_workers()
+    count = len(waiting)
+    print(
+        f"the chief: waiting for {count} other worker{'s' if count > 1 else ''} to start (at most "
+        f"{startup_timeout:g} s, startup_timeout=): {', '.join(waiting)}",
+        flush=True,
+    )
+    deadline = time.monotonic() + startup_timeout
+    while True:
+        waiting = [address for address in waiting if not listening(address)]
+        if not waiting:
+            return
+        if time.monotonic() >= deadline:
+            raise UserError(
+                f"{len(waiting)} of {count} other worker(s) did not start within {startup_timeout:g} s "
+                f"({', '.join(waiting)}); start every worker with the same command, or raise startup_timeout="
+            )
+        time.sleep(0.5)
+
+
+def other_workers() -> list[str]:
+    """host:port of every task in `TF_CONFIG` but this one (read_cluster checked it)."""
+    tf_config = json.loads(os.environ["TF_CONFIG"])
+    cluster, task = tf_config["cluster"], tf_config["task"]
+    return [
+        address
+        for kind in ("chief", "worker")
+        for index, address in enumerate(cluster.get(kind, []))
+        if (kind, index) != (task["type"], task["index"])
+    ]
+
+
+def listening(address: str) -> bool:
+    """Whether a server accepts TCP connections at host:port (a worker that has started)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def is_multi_worker(strategy) -> bool:

@@ -1,7 +1,9 @@
 """Writing files and folders atomically: a reader never sees half of one."""
 
 import contextlib
+import errno
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,11 +21,34 @@ def write_text_atomically(path, text: str) -> Path:
             if not text.endswith("\n"):
                 handle.write("\n")
         os.replace(staging, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(staging)
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT) and not error.filename:
+            raise OSError(error.errno, error.strerror, str(path)) from None  # name the file
         raise
     return path
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether an error (or one it came from) says the disk is full, in any library's
+    words: OSError's errno, HDF5's "errno = 28", TensorFlow's "No space left on device"."""
+    while error is not None:
+        if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(error)
+        if "errno = 28" in text or "No space left on device" in text or "Disk quota exceeded" in text:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def file_named_in(error: BaseException) -> str:
+    """The file an error names (its filename, or HDF5's `name = '...'`), else ''."""
+    if getattr(error, "filename", None):
+        return str(error.filename)
+    found = re.search(r"name = '([^']+)'", str(error))
+    return found.group(1) if found else ""
 
 
 def current_umask() -> int:

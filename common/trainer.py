@@ -9,9 +9,12 @@ too, so every task trains the same way.
 """
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +29,7 @@ from common.embedding import UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
 from common.export import load_export, write_saved_model
 from common.failpoints import failpoint
-from common.files import file_lock, write_text_atomically
+from common.files import file_lock, is_disk_full, write_text_atomically
 from common.task import Task, TaskData, load_assets, save_assets
 
 # ---------------------------------------------------------------- devices, seeds, precision, optimizer
@@ -43,8 +46,22 @@ def get_strategy() -> tf.distribute.Strategy:
 
 
 def set_seeds(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow; op determinism stays off (it slows GPUs)."""
+    """Seed Python, NumPy and TensorFlow (the global seed also seeds tf.data's shuffles,
+    so the data order is the seed's)."""
     keras.utils.set_random_seed(seed)
+
+
+def set_determinism(deterministic: bool) -> None:
+    """TensorFlow op determinism on (the default) or off. On, the same command gives the
+    same result: without it, CPU float sums run in an order that varies with load and
+    threads, and two runs of one seed drift apart within a few epochs. Called before any
+    op runs, since ops already placed keep their kernels."""
+    from tensorflow.python.framework import config as framework_config  # the public API can only enable
+
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        framework_config.disable_op_determinism()
 
 
 def set_precision(mixed: bool) -> None:
@@ -118,45 +135,146 @@ def is_whole_row(line: str, columns: int) -> bool:
     return True
 
 
+BACKUP_FILES = ("training_metadata.json", "latest.weights.h5")  # the epoch record, the weights
+
+
+class EpochBackup(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore (the previous backup kept beside the latest), written so
+    that a resume can tell whether a backup is whole: the weights go to a staging file
+    and are renamed into place, and the epoch record, written atomically, names the
+    weights' SHA-256. A record and weights from different epochs (a crash between the
+    two writes) or a file torn by a full disk then never pass `check_backup`."""
+
+    def __init__(self, backup_dir):
+        super().__init__(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
+
+    def _save_model(self):
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / "staging.weights.h5"  # Keras wants the .weights.h5 ending
+        with naming_the_file(staging):
+            self.model.save_weights(str(staging), overwrite=True)
+        record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights_sha256": sha256(staging)}
+        # The previous pair is moved aside whole; `check_backup` pairs records with weights.
+        for latest, previous in self.pairs()[::-1]:
+            if latest.exists():
+                os.replace(latest, previous)
+        failpoint("backup")  # a crash between the two backups
+        write_text_atomically(folder / BACKUP_FILES[0], json.dumps(record))
+        os.replace(staging, folder / BACKUP_FILES[1])
+
+    def pairs(self) -> list[tuple[Path, Path]]:
+        """(latest, previous) for the epoch record and for the weights."""
+        return [
+            (Path(self._training_metadata_path), Path(self._prev_training_metadata_path)),
+            (Path(self._weights_path), Path(self._prev_weights_path)),
+        ]
+
+
 def check_backup(backup_dir: Path) -> bool:
-    """Make the epoch backup usable before `fit` reads it. A backup cut short by a crash
-    (its epoch record or its weights) falls back to the previous backup; without one it
-    is removed and the run starts again from its first epoch. Says which in a line;
-    returns False when the run starts again."""
-    metadata, weights = backup_dir / "training_metadata.json", backup_dir / "latest.weights.h5"
-    if not metadata.exists() or (readable_json(metadata) and readable_weights(weights)):
-        return True
-    previous = [backup_dir / "training_metadata.json.bkp", backup_dir / "latest.weights.h5.bkp"]
-    if readable_json(previous[0]) and readable_weights(previous[1]):
-        os.replace(previous[0], metadata)
-        os.replace(previous[1], weights)
-        print("the last epoch backup was cut short by a crash; resuming from the one before it")
-        return True
-    shutil.rmtree(backup_dir)
-    print("the epoch backup was cut short by a crash; training this run again from its first epoch")
-    return False
+    """Make the epoch backup usable before `fit` reads it: the newest whole pair of an
+    epoch record and the weights it names (each loaded, not just found) becomes the
+    latest backup. A backup cut short by a crash or a full disk falls back to the one
+    before it; with no whole pair the folder is removed and the run starts again from
+    its first epoch. Says which in a line; returns False when the run starts again."""
+    backup_dir = Path(backup_dir)
+    if not backup_dir.exists() or not any(backup_dir.iterdir()):
+        return True  # nothing backed up yet
+    records = [backup_dir / BACKUP_FILES[0], backup_dir / f"{BACKUP_FILES[0]}.bkp"]
+    weights = [backup_dir / BACKUP_FILES[1], backup_dir / f"{BACKUP_FILES[1]}.bkp"]
+    whole = [(read_record(record), record, file) for record in records for file in weights if pairs_with(record, file)]
+    if not whole:
+        shutil.rmtree(backup_dir)
+        print(
+            f"the epoch backup in {backup_dir} is unreadable (cut short by a crash or a full disk); "
+            "training this run again from its first epoch"
+        )
+        return False
+    epoch, record, file = max(whole, key=lambda found: found[0]["epoch"])
+    if (record, file) != (records[0], weights[0]):
+        print(f"the last epoch backup in {backup_dir} was cut short; resuming from the one of epoch {epoch['epoch']}")
+        for source, target in ((record, records[0]), (file, weights[0])):
+            if source != target:
+                shutil.copyfile(source, target)
+    return True
+
+
+def pairs_with(record: Path, weights: Path) -> bool:
+    """Whether an epoch record is whole and names exactly these weights, which load."""
+    saved = read_record(record)
+    return (
+        saved is not None
+        and weights.is_file()
+        and saved.get("weights_sha256") == sha256(weights)
+        and readable_weights(weights)
+    )
+
+
+def read_record(path: Path) -> dict | None:
+    """A backup's epoch record, or None where it is missing, torn or not one."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("epoch"), int) else None
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# Reads every array of a weights file, in a child process: a file torn by a full disk can
+# crash HDF5 outright (a segfault), which must cost a check, not the run.
+READ_EVERY_ARRAY = """
+import sys, h5py
+def read(name, item):
+    if isinstance(item, h5py.Dataset):
+        item[()]
+with h5py.File(sys.argv[1], "r") as weights:
+    weights.visititems(read)
+"""
 
 
 def readable_weights(path: Path) -> bool:
-    """Whether a `.weights.h5` file opens and lists its layers (a torn one does not)."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as weights:
-            weights.visit(lambda name: None)
-        return True
-    except (OSError, RuntimeError):
-        return False
-
-
-def readable_json(path: Path) -> bool:
-    if not path.exists():
+    """Whether a `.weights.h5` file loads: it opens and every array in it reads."""
+    if not Path(path).is_file():
         return False
     try:
-        json.loads(path.read_text(encoding="utf-8"))
-        return True
-    except (ValueError, UnicodeDecodeError):
+        check = subprocess.run([sys.executable, "-c", READ_EVERY_ARRAY, str(path)], capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired:
         return False
+    return check.returncode == 0
+
+
+def check_best_weights(best_path: Path, history_path: Path, monitor: str) -> bool:
+    """Whether the best epoch's weights a resume will end with are whole. The history
+    names epochs whose best weights were written; if those weights are torn or gone
+    (a full disk, a damaged copy) nothing earlier holds them, so the run starts again
+    from its first epoch (with op determinism it retrains to the same weights)."""
+    if not history_path.exists():
+        return True
+    history = read_history(history_path)
+    if monitor not in history or not len(history) or readable_weights(best_path):
+        return True
+    print(f"{best_path} is unreadable or missing; training this run again from its first epoch")
+    return False
+
+
+@contextlib.contextmanager
+def naming_the_file(path: Path):
+    """Turn a full disk met inside TensorFlow, Keras or HDF5 (which report it in their
+    own words) into OSError(ENOSPC) naming `path`, which the command line prints in one
+    line."""
+    try:
+        yield
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
 
 
 class BestEpoch(keras.callbacks.Callback):
@@ -197,7 +315,8 @@ class BestEpoch(keras.callbacks.Callback):
             return
         if self.record(float(value)):
             staging = self.path.with_name(f"staging.{self.path.name}")  # Keras wants .weights.h5
-            self.model.save_weights(staging)
+            with naming_the_file(staging):
+                self.model.save_weights(staging)
             failpoint("best_weights")  # a crash while the best weights are written
             os.replace(staging, self.path)
         if self.done:
@@ -235,7 +354,9 @@ def fit(
     best_path.parent.mkdir(parents=True, exist_ok=True)
     history_path = run_path / "history.csv"
     repair_history(history_path)
-    if not check_backup(run_path / "backup"):  # starting again: forget the lost epochs
+    whole = check_backup(run_path / "backup") and check_best_weights(best_path, history_path, monitor)
+    if not whole:  # starting again: forget the lost epochs
+        shutil.rmtree(run_path / "backup", ignore_errors=True)
         history_path.unlink(missing_ok=True)
         best_path.unlink(missing_ok=True)
     past = read_history(history_path) if history_path.exists() else None
@@ -258,7 +379,7 @@ def fit(
             # between redoes the epoch (its row is then replaced) rather than losing the row.
             # Kept after training (removed when the run finishes), so a crash after the last
             # epoch does not train again; double_checkpoint keeps the backup before it.
-            keras.callbacks.BackupAndRestore(str(run_path / "backup"), double_checkpoint=True, delete_checkpoint=False),
+            EpochBackup(run_path / "backup"),
         ]
         strategy = strategy or tf.distribute.get_strategy()
         distribution.run_epochs(
@@ -349,6 +470,7 @@ def prepare(task: Task, config):
     """Resolved, checked config with seeds and precision set: the start of every run."""
     config = task.prepare_config(config)
     config.validate()
+    set_determinism(config.deterministic)
     set_seeds(config.seed)
     set_precision(config.mixed_precision)
     return config
@@ -362,8 +484,9 @@ def train(task: Task, config) -> Path:
     Returns the finished run's folder.
     """
     cluster = distribution.read_cluster()
-    # First: several workers set up their collective ops before any other TensorFlow work.
-    strategy = distribution.make_strategy(cluster)
+    set_determinism(config.deterministic)  # before any op runs, the strategy's included
+    # Then several workers set up their collective ops, before any other TensorFlow work.
+    strategy = distribution.make_strategy(cluster, config.startup_timeout)
     config = prepare(task, config)
     if getattr(config, "folds", 0) > 1:
         if cluster["workers"] > 1:
@@ -373,7 +496,9 @@ def train(task: Task, config) -> Path:
     reports.print_data_summary(data.summary)
     if not cluster["chief"]:
         return train_as_worker(task, config, data, strategy, cluster["index"])
-    run = runs.start_run(task.name, config)
+    run = runs.start_run(task.name, config, cluster["workers"])
+    if run.reused:
+        return reuse_finished_run(task, run.final_path)
     if run.resumed:
         print(f"resuming unfinished run {run.run_id}")
     with run.discarded_on_user_error():
@@ -384,12 +509,24 @@ def train(task: Task, config) -> Path:
         model, metrics = fit_and_evaluate(task, config, data, run.path, strategy)
         metrics["data"] = data.summary
         reports.write_json(metrics, run.path / "metrics.json")
-        model.save(run.path / "model.keras")
+        with naming_the_file(run.path / "model.keras"):
+            model.save(run.path / "model.keras")
         failpoint("model_saved")
-        write_export(task, model, config, data.assets, run.path / "export")
+        with naming_the_file(run.path / "export"):
+            write_export(task, model, config, data.assets, run.path / "export")
     shutil.rmtree(run.path / "backup", ignore_errors=True)  # only a resume needs it
     final_path = run.finish()
     print(task.result_line(metrics))
+    print(f"run: {final_path}")
+    return final_path
+
+
+def reuse_finished_run(task: Task, final_path: Path) -> Path:
+    """The run another process finished while this command waited for it: the same
+    identity, so training it again would only make a duplicate."""
+    print(f"run {final_path.name} was finished by the process this command waited for; using it")
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        print(task.result_line(reports.read_json(final_path / "metrics.json")))
     print(f"run: {final_path}")
     return final_path
 
@@ -399,7 +536,8 @@ def train_as_worker(task: Task, config, data: TaskData, strategy, index: int) ->
     nothing into the run. Its backups, history and best weights go to its own folder
     (`distribution.worker_folder`), where a restarted worker resumes from them; the
     folder is removed when training ends. Returns that (removed) folder."""
-    folder = distribution.worker_folder(runs.runs_root(), task.name, runs.config_hash(config), index)
+    workers = distribution.read_cluster()["workers"]
+    folder = distribution.worker_folder(runs.runs_root(), task.name, runs.config_hash(config, workers), index)
     folder.mkdir(parents=True, exist_ok=True)
     build_and_fit(task, config, data, folder, strategy)
     shutil.rmtree(folder, ignore_errors=True)
@@ -413,6 +551,8 @@ def cross_validate(task: Task, config) -> Path:
     """k-fold cross-validation: mean and spread of each main metric over the folds.
     Metrics only (no export); a rerun skips folds that already finished."""
     run = runs.start_run(task.name, config)
+    if run.reused:
+        return run.final_path
     save_config(config, run.path / "config.json")
     strategy = get_strategy()
     scores = {name: [] for name in task.main_metrics}
@@ -420,9 +560,8 @@ def cross_validate(task: Task, config) -> Path:
     with run.discarded_on_user_error():
         for fold, data in enumerate(task.cross_validation(config), start=1):
             fold_path = run.path / f"fold-{fold}"
-            if (fold_path / "metrics.json").exists():
-                metrics = reports.read_json(fold_path / "metrics.json")
-            else:
+            metrics = finished_fold(fold_path)
+            if metrics is None:
                 print(f"fold {fold} of {config.folds}")
                 fold_path.mkdir(exist_ok=True)
                 set_seeds(config.seed + fold - 1)
@@ -439,6 +578,18 @@ def cross_validate(task: Task, config) -> Path:
     first = task.main_metrics[0]
     print(f"{config.folds}-fold {first} {results[first]['mean']:.4f} ± {results[first]['std']:.4f}; run: {final_path}")
     return final_path
+
+
+def finished_fold(fold_path: Path) -> dict | None:
+    """The metrics of a fold a previous run finished, or None (not finished, or its
+    metrics.json unreadable: then the fold is trained again)."""
+    try:
+        return reports.read_json(fold_path / "metrics.json")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        print(f"{fold_path / 'metrics.json'} is unreadable; training that fold again")
+        return None
 
 
 # ---------------------------------------------------------------- export and predict

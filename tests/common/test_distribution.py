@@ -281,3 +281,22 @@ def test_skipping_data_orders_gives_a_fresh_dataset_the_order_an_uninterrupted_r
     resumed = shuffled()
     distribution.skip_data_orders(resumed, 2)
     assert [int(x) for batch in resumed for x in batch] == orders[2]
+
+
+def test_a_chief_whose_worker_never_starts_says_so_and_gives_up_after_the_start_up_timeout(tmp_path):
+    # The reported failure: the chief waited silently (over 150 s) with no time limit.
+    data = write_csv(tmp_path / "reviews.csv", review_rows(40))
+    chief = worker_environments(2)[0]  # worker 1 is never started
+    process = subprocess.Popen(
+        [sys.executable, "main.py", "train", "sentiment", f"dataset={data}", "startup_timeout=3", "verbose=0"],
+        cwd=ROOT,
+        env=dict(os.environ, RNN_SUITE_RUNS=str(tmp_path / "runs"), TF_CPP_MIN_LOG_LEVEL="3", **chief),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 2, err[-2000:]
+    assert "the chief: waiting for 1 other worker to start (at most 3 s" in out
+    assert err.strip().splitlines()[-1].startswith("error: 1 of 1 other worker(s) did not start within 3 s")
+    assert "Traceback" not in err

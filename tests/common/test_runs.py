@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from tests.helpers import ROOT
 def test_same_config_resumes_the_unfinished_run():
     first = runs.start_run("toy", TrainConfig())
     first.release()  # as when its process ends
-    again = runs.start_run("toy", TrainConfig(epochs=50))  # more epochs: still the same run
+    again = runs.start_run("toy", TrainConfig(verbose="2"))  # reporting only: still the same run
     assert again.resumed and again.path == first.path
     other = runs.start_run("toy", TrainConfig(seed=7))
     assert not other.resumed and other.path != first.path
@@ -91,3 +92,67 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
         acquire_lock(lock)
     assert held.value.pid == str(os.getpid())
     first.close()
+
+
+def test_every_option_that_changes_the_result_is_part_of_the_run():
+    # epochs=6 killed after its 5th epoch was taken over by epochs=4 and reported as 4 epochs.
+    six = runs.start_run("toy", TrainConfig(epochs=6))
+    six.release()
+    four = runs.start_run("toy", TrainConfig(epochs=4))
+    assert not four.resumed and four.path != six.path
+    four.release()
+    for option in ("patience", "batch_size", "learning_rate", "deterministic"):
+        changed = dataclasses.replace(TrainConfig(), **{option: option_changed(option)})
+        assert runs.config_hash(changed) != runs.config_hash(TrainConfig()), option
+    # How a run reports, and how long a command waits, do not change what it computes.
+    same = TrainConfig(epochs=6, verbose="2", wait=True, startup_timeout=5.0)
+    assert runs.start_run("toy", same).path == six.path
+
+
+def option_changed(option):
+    value = getattr(TrainConfig(), option)
+    return (not value) if isinstance(value, bool) else value * 2
+
+
+def test_the_content_of_each_input_file_is_part_of_the_run(tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\ngood,pos\n")
+    first = runs.start_run("toy", TrainConfig(dataset=str(data)))
+    first.release()
+    data.write_text("text,label\nbad,neg\n")  # edited between a crash and the rerun
+    edited = runs.start_run("toy", TrainConfig(dataset=str(data)))
+    assert not edited.resumed and edited.path != first.path
+    assert runs.run_identity(TrainConfig(dataset=str(data)))["input_files"]["dataset"]
+
+
+def test_multi_worker_and_one_process_runs_never_share_a_run():
+    one = runs.start_run("toy", TrainConfig())
+    one.release()
+    two = runs.start_run("toy", TrainConfig(), workers=2)
+    assert not two.resumed and two.path != one.path
+
+
+def test_a_named_run_started_with_other_options_is_refused_in_one_line():
+    runs.start_run("toy", TrainConfig(run_name="mine", epochs=6)).release()
+    with pytest.raises(UserError, match=r"run 'mine' was started with other options: epochs=6 \(now 4\)") as error:
+        runs.start_run("toy", TrainConfig(run_name="mine", epochs=4))
+    assert "\n" not in str(error.value)
+    assert runs.start_run("toy", TrainConfig(run_name="mine", epochs=6)).resumed
+
+
+def test_a_named_run_whose_identity_is_unreadable_starts_again(capsys):
+    run = runs.start_run("toy", TrainConfig(run_name="mine"))
+    (run.path / "history.csv").write_text("epoch,loss\n0,1.0\n")
+    (run.path / runs.IDENTITY_FILE).write_text("{torn")
+    run.release()
+    again = runs.start_run("toy", TrainConfig(run_name="mine"))
+    assert not again.resumed and not (again.path / "history.csv").exists()
+    assert "identity.json is unreadable" in capsys.readouterr().out
+
+
+def test_wait_true_reuses_the_run_that_finished_while_it_waited():
+    run = runs.start_run("toy", TrainConfig())
+    threading.Timer(0.5, run.finish).start()
+    waited = runs.start_run("toy", TrainConfig(wait=True))
+    assert waited.reused and waited.final_path == run.final_path and waited.path == run.final_path
+    assert not list((runs.runs_root() / "toy" / ".incomplete").iterdir())  # no duplicate begun

@@ -1,4 +1,6 @@
+import errno
 import json
+import shutil
 import sys
 
 import keras
@@ -124,23 +126,61 @@ def test_whole_rows_survive_the_repair(tmp_path):
 
 def test_a_torn_backup_falls_back_to_the_previous_one_or_restarts(tmp_path, capsys):
     config = TrainConfig(epochs=3, verbose="0", patience=5)
-    model = toy_model()
-    trainer.fit(model, toy_data(), toy_data(), TrainConfig(epochs=2, verbose="0"), tmp_path)
-    backup = tmp_path / "backup"
-    # BackupAndRestore deletes its backup when training ends; put back what a crash leaves.
-    backup.mkdir(exist_ok=True)
-    model.save_weights(backup / "latest.weights.h5")
-    (backup / "latest.weights.h5.bkp").write_bytes((backup / "latest.weights.h5").read_bytes())
-    (backup / "training_metadata.json.bkp").write_text('{"epoch": 1, "batch": 0}')
+    trainer.fit(toy_model(), toy_data(), toy_data(), TrainConfig(epochs=2, verbose="0"), tmp_path)
+    backup = tmp_path / "backup"  # what a crash after the second epoch leaves
     (backup / "training_metadata.json").write_text('{"epoch": 2, "ba')
-    trainer.check_backup(backup)
+    assert trainer.check_backup(backup)
     assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
-    assert "resuming from the one before it" in capsys.readouterr().out
+    assert "resuming from the one of epoch 1" in capsys.readouterr().out
     (backup / "training_metadata.json").write_text("{")
-    trainer.check_backup(backup)
+    (backup / "training_metadata.json.bkp").write_text("{")
+    assert not trainer.check_backup(backup)
     assert not backup.exists() and "from its first epoch" in capsys.readouterr().out
     history = trainer.fit(toy_model(), toy_data(), toy_data(), config, tmp_path)
     assert len(history) == 3
+
+
+def test_weights_without_their_epoch_record_are_not_restored(tmp_path, capsys):
+    # The reported failure: a full disk left only latest.weights.h5, which passed the check,
+    # and the resume loaded it as if no epoch had been trained.
+    trainer.fit(toy_model(), toy_data(), toy_data(), TrainConfig(epochs=2, verbose="0", patience=5), tmp_path)
+    backup = tmp_path / "backup"
+    for name in ("training_metadata.json", "training_metadata.json.bkp", "latest.weights.h5.bkp"):
+        (backup / name).unlink()
+    assert not trainer.check_backup(backup)
+    assert "from its first epoch" in capsys.readouterr().out
+
+
+def test_an_epoch_record_naming_other_weights_falls_back_to_the_pair_that_matches(tmp_path, capsys):
+    # A crash between writing the weights and the record pairs one epoch's weights with another's record.
+    trainer.fit(toy_model(), toy_data(), toy_data(), TrainConfig(epochs=2, verbose="0", patience=5), tmp_path)
+    backup = tmp_path / "backup"
+    shutil.copyfile(backup / "training_metadata.json.bkp", backup / "training_metadata.json")
+    assert trainer.check_backup(backup)
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    assert trainer.pairs_with(backup / "training_metadata.json", backup / "latest.weights.h5")
+    assert "the one of epoch 1" in capsys.readouterr().out
+
+
+def test_torn_best_weights_after_the_last_epoch_train_the_run_again(tmp_path, capsys):
+    # The reported failure: an OSError (truncated file) on every rerun.
+    config = TrainConfig(epochs=2, verbose="0", patience=5)
+    trainer.fit(toy_model(), toy_data(), toy_data(), config, tmp_path)
+    best = tmp_path / "checkpoints" / "best.weights.h5"
+    best.write_bytes(best.read_bytes()[:3000])
+    history = trainer.fit(toy_model(), toy_data(), toy_data(), config, tmp_path)
+    assert "best.weights.h5 is unreadable or missing; training this run again" in capsys.readouterr().out
+    assert list(history["epoch"]) == [0, 1] and trainer.readable_weights(best)
+
+
+def test_a_full_disk_inside_keras_or_hdf5_is_named_by_its_file(tmp_path):
+    with pytest.raises(OSError) as raised:
+        with trainer.naming_the_file(tmp_path / "best.weights.h5"):
+            raise RuntimeError("Can't decrement id ref count (file write failed: errno = 28, error message = ...)")
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(tmp_path / "best.weights.h5")
+    with pytest.raises(ValueError):
+        with trainer.naming_the_file(tmp_path / "x"):
+            raise ValueError("something else")
 
 
 def test_exports_take_the_next_version_number(tmp_path, monkeypatch):
@@ -169,8 +209,9 @@ def test_torn_backup_weights_fall_back_to_the_previous_backup(tmp_path, capsys):
     trainer.fit(toy_model(), toy_data(), toy_data(), TrainConfig(epochs=2, verbose="0", patience=5), tmp_path)
     weights = tmp_path / "backup" / "latest.weights.h5"
     weights.write_bytes(weights.read_bytes()[:100])  # killed while writing it
+    assert not trainer.readable_weights(weights)
     assert trainer.check_backup(tmp_path / "backup")
-    assert trainer.readable_weights(weights) and "the one before it" in capsys.readouterr().out
+    assert trainer.readable_weights(weights) and "the one of epoch 1" in capsys.readouterr().out
 
 
 def test_each_epoch_draws_its_dropout_masks_from_a_state_fixed_by_seed_and_epoch():
@@ -190,3 +231,19 @@ def test_each_epoch_draws_its_dropout_masks_from_a_state_fixed_by_seed_and_epoch
     masks(first, 0), masks(first, 1)  # an uninterrupted run's earlier epochs
     np.testing.assert_array_equal(masks(first, 2), masks(resumed, 2))
     assert not np.array_equal(masks(first, 2), masks(first, 3))
+
+
+def test_op_determinism_is_on_by_default_and_can_be_turned_off():
+    from tensorflow.python.framework import config as framework_config
+
+    class ToyTask:
+        def prepare_config(self, config):
+            return config
+
+    try:
+        trainer.prepare(ToyTask(), TrainConfig(deterministic=False))
+        assert not framework_config.is_op_determinism_enabled()
+        trainer.prepare(ToyTask(), TrainConfig())
+        assert framework_config.is_op_determinism_enabled()
+    finally:
+        trainer.set_determinism(True)  # as every run now trains
