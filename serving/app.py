@@ -80,10 +80,7 @@ async def read_json(request: Request, limit: int):
         body += chunk
         if len(body) > limit:
             raise TooLarge(f"request body over {limit} bytes")
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as problem:
-        raise rest.BadRequest(f"the body is not valid JSON ({problem})") from None
+    return rest.parse_json(bytes(body))
 
 
 def one_line(problem: Exception) -> str:
@@ -125,7 +122,7 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
         try:
             outputs = await call(loaded, signature_name, signature, arrays, rows)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as problem:
-            raise rest.BadRequest(one_line(problem.message)) from None
+            raise rest.BadRequest(rest.graph_error(problem.message)) from None
         return JSONResponse(rest.format_answer(outputs, form, rows))
 
     async def models_endpoint(request: Request) -> Response:

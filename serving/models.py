@@ -33,6 +33,7 @@ class SignatureInfo:
     inputs: dict  # name -> tf.TensorSpec
     outputs: dict  # name -> tf.TensorSpec
     padded_outputs: dict  # output name -> the output holding each row's length
+    limits: dict = dataclasses.field(default_factory=dict)  # caps from task.json (common.limits)
 
     @property
     def batchable(self) -> bool:
@@ -78,7 +79,7 @@ def load_version(model: str, version: int, path: Path) -> LoadedVersion:
         inputs = dict(function.structured_input_signature[1])
         outputs = {key: tf.TensorSpec(value.shape, value.dtype) for key, value in function.structured_outputs.items()}
         padded = described.get(name, {}).get("padded_outputs", {})
-        signatures[name] = SignatureInfo(function, inputs, outputs, padded)
+        signatures[name] = SignatureInfo(function, inputs, outputs, padded, described.get(name, {}).get("limits", {}))
     return LoadedVersion(model, version, path, signatures, description, saved_model)
 
 

@@ -79,7 +79,7 @@ def test_labels_from_labels_json(exports):
         ("/v1/models/sentiment:predict", {"instance": ["x"]}, 400, "unknown field(s) instance"),
         ("/v1/models/sentiment:predict", {"instances": ["x"], "inputs": ["x"]}, 400, "exactly one of"),
         ("/v1/models/sentiment:predict", {"instances": []}, 400, "non-empty list"),
-        ("/v1/models/sentiment:predict", {"instances": [1, 2]}, 400, "expected strings, got int"),
+        ("/v1/models/sentiment:predict", {"instances": [1, 2]}, 400, "expected strings, got an integer"),
         ("/v1/models/sentiment:predict", {"instances": [{"texts": "x"}]}, 400, "exactly the inputs text"),
         ("/v1/models/sentiment:predict", {"signature_name": 3, "instances": ["x"]}, 400, "must be a string"),
         ("/v1/models/sentiment:predict", ["x"], 400, "must be a JSON object"),
