@@ -38,6 +38,8 @@ def write_saved_model(path: Path, signatures: dict, trackables, task_name: str, 
         function = archive.add_endpoint(name=name, fn=checked, input_signature=signature.input_signature)
         described[name] = describe_signature(function.get_concrete_function(*signature.input_signature))
         described[name]["limits"] = limits.with_defaults(signature.limits)
+        if signature.output_labels:
+            described[name]["output_labels"] = signature.output_labels
         if signature.padded_outputs:
             described[name]["padded_outputs"] = signature.padded_outputs
     description = {"task": task_name, "suite_version": SUITE_VERSION, "signatures": described, **(extra or {})}

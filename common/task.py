@@ -92,6 +92,7 @@ class Signature:
     input_signature: list
     padded_outputs: dict = dataclasses.field(default_factory=dict)
     limits: dict = dataclasses.field(default_factory=dict)  # caps on a request (common.limits)
+    output_labels: dict = dataclasses.field(default_factory=dict)  # output -> names of its values (classes, tags)
 
 
 # Contract name -> the module of the task's package that defines it.

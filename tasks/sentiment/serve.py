@@ -29,7 +29,8 @@ def signatures(model, config: Config, assets: Assets):
         return {"probabilities": probabilities, "label": tf.gather(class_names, tf.argmax(probabilities, axis=-1))}
 
     spec = [tf.TensorSpec([None], tf.string, name="text")]
-    return {"serving_default": Signature(classify, spec)}, [encoder, model]
+    names = {"probabilities": list(assets.class_names)}  # in task.json: the page names its bars
+    return {"serving_default": Signature(classify, spec, output_labels=names)}, [encoder, model]
 
 
 def predict(export, texts: list[str]) -> list[dict]:
