@@ -261,7 +261,6 @@ def graph_error(message: str) -> str:
     return lines[0] if lines else "the model refused the input"
 
 
-
 def to_json(value: np.ndarray):
     """Nested lists with strings decoded (UTF-8) and floats as Python floats."""
     value = np.asarray(value)  # a scalar string output arrives as bytes
