@@ -369,7 +369,7 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers={HTTPException: http_error}
     )
-    app.state.sweep = sweep  # tests call it rather than wait for the next sweep
+    app.state.sweep, app.state.batchers = sweep, batchers  # for tests: sweep now rather than wait
     return app
 
 
