@@ -11,6 +11,11 @@ import time
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # httptools is optional: uvicorn then uses h11
+    HttpToolsProtocol = None
+
 access_log = logging.getLogger("serving.access")
 log = logging.getLogger("serving")
 
@@ -62,10 +67,11 @@ class EdgeMiddleware:
         access_log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status, milliseconds)
 
 
-class HeaderTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol, closing a connection whose first request's headers have not
-    all arrived within `header_timeout` seconds (uvicorn times out only idle keep-alive
-    connections, so a client that never finishes its headers would be held forever)."""
+class HeaderTimeout:
+    """Mixed into uvicorn's HTTP protocol: closes a connection whose first request's
+    headers have not all arrived within `header_timeout` seconds (uvicorn times out only
+    idle keep-alive connections, so a client that never finishes its headers would be
+    held forever)."""
 
     header_timeout = 10.0
 
@@ -87,7 +93,8 @@ def uvicorn_config(app, host: str, port: int, settings, **options) -> uvicorn.Co
     """uvicorn's settings for `app`: keep-alive and header timeouts, a cap on open
     connections and requests (`limit_concurrency`: answered 503 beyond it) and on an
     incomplete request's size."""
-    protocol = type("Protocol", (HeaderTimeoutProtocol,), {"header_timeout": settings.header_timeout_seconds})
+    base = HttpToolsProtocol if HttpToolsProtocol else H11Protocol  # uvicorn's own choice for "auto"
+    protocol = type("Protocol", (HeaderTimeout, base), {"header_timeout": settings.header_timeout_seconds})
     return uvicorn.Config(
         app,
         host=host,
