@@ -62,7 +62,7 @@ def test_train_learns_the_toy_task_and_the_export_translates(tmp_path, isolated_
     assert [value.decode() for value in in_memory] == served
 
     assert short == {"translation": ["uno dos"], "length": [2]}
-    assert "beam_width must be >= 1, got" in refused["error"]
+    assert "beam_width must be in [1, 64], got" in refused["error"]  # the export's own limit
 
     assert attention["translation"] == served[:1] + ["cuatro"]
     assert attention["source_tokens"] == [["one", "two", "three"], ["four", "", ""]]
