@@ -118,6 +118,7 @@ def command_serve(arguments):
 
     from common.sources import PROJECT_ROOT
     from serving.app import ServerSettings, create_app
+    from serving.edge import uvicorn_config
     from serving.models import ModelStore, find_models
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -133,11 +134,14 @@ def command_serve(arguments):
         max_batch_size=arguments.max_batch_size,
         batch_wait_ms=arguments.batch_wait_ms,
         batch_threads=arguments.batch_threads,
+        deadline_seconds=arguments.deadline_seconds,
+        max_waiting=arguments.max_waiting,
     )
     store = ModelStore(find, poll_seconds=arguments.poll_seconds)
     names = ", ".join(sorted(bases)) or "nothing yet"
     print(f"serving {names} on http://{arguments.host}:{arguments.port}/ (Ctrl-C stops)")
-    uvicorn.run(create_app(store, settings), host=arguments.host, port=arguments.port, log_level="warning")
+    config = uvicorn_config(create_app(store, settings), arguments.host, arguments.port, settings, log_level="info")
+    uvicorn.Server(config).run()
 
 
 def parser(with_task_help: bool = False) -> argparse.ArgumentParser:
@@ -196,6 +200,8 @@ def parser(with_task_help: bool = False) -> argparse.ArgumentParser:
         help="batches of one model computed at once (TF Serving's num_batch_threads)",
     )
     serve.add_argument("--no-batching", action="store_true", help="one model call per request")
+    serve.add_argument("--deadline-seconds", type=float, default=30.0, help="a request unanswered by then gets 504")
+    serve.add_argument("--max-waiting", type=int, default=64, help="requests per model at once; more get 429")
     serve.set_defaults(handler=command_serve)
     data = commands.add_parser("data", help="fetch the built-in datasets into the cache")
     data.add_argument("task", nargs="?", default="")

@@ -10,7 +10,10 @@ then at once on the other. Prints throughput and p50/p99 latency per row, counts
 (any non-200, and any answer that differs from an in-process call of the same
 signature), swaps in a new version during the 8-client rows with batching, and compares
 one HTTP request of 32 sentences with the in-process call of the signature on the same
-32, alternating the two. Ratios are measured side by side here.
+32, alternating the two. Ratios are measured side by side here. Last, with 4 heavy
+generation requests in flight (16 prompts, beam 8, length 1000 each; the latest
+generation run), one-sentence sentiment requests one after another: their latency
+against sentiment's idle p99 (goal: within 2x).
 """
 
 import argparse
@@ -47,20 +50,37 @@ CLIENTS = (1, 8, 64)
 MODELS = ("sentiment", "tagging")
 
 
-def export_latest(folder: Path) -> dict:
+HEAVY = {
+    "signature_name": "generate",
+    "inputs": {
+        "prompt": ["ROMEO:"] * 16,
+        "temperature": 0.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "max_length": 1000,
+        "seed": 1,
+        "beam_width": 8,
+    },
+}
+
+
+def export_latest(folder: Path, names=MODELS) -> dict:
     """exports/<task>/1 for the latest finished run of each task."""
-    for name in MODELS:
+    for name in names:
         task = get_task(name)
         trainer.export_run(task, find_run(name), folder / name / "1")
-    return {name: folder / name for name in MODELS}
+    return {name: folder / name for name in names}
 
 
 def start_server(bases: dict, port: int, batching: bool) -> subprocess.Popen:
     models = ",".join(f"{name}={path}" for name, path in bases.items())
     command = [sys.executable, "main.py", "serve", "--port", str(port), "--models", models, "--poll-seconds", "0.5"]
+    command += ["--deadline-seconds", "600"]  # the heavy generations of the isolation row run for minutes
     if not batching:
         command.append("--no-batching")
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The server logs a line per request: to a file, as a pipe nobody reads would fill and stall it.
+    log = tempfile.NamedTemporaryFile("w+", prefix=f"bench-serve-{port}-", suffix=".log", delete=False)
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -70,7 +90,7 @@ def start_server(bases: dict, port: int, batching: bool) -> subprocess.Popen:
         except (httpx.HTTPError, ValueError):
             time.sleep(0.3)
     server.kill()
-    raise SystemExit(f"the server did not start: {server.stderr.read()[-2000:]}")
+    raise SystemExit(f"the server did not start: {Path(log.name).read_text()[-2000:]}")
 
 
 def expected_answers(bases: dict) -> dict:
@@ -185,6 +205,52 @@ def batch_of_32(port: int, base: Path, repeats: int = 40) -> tuple[float, float]
     return statistics.median(remote), statistics.median(local)
 
 
+async def sentiment_latencies(port: int, count: int = 0, until=None) -> list[float]:
+    """Seconds of one-sentence sentiment requests sent one after another: `count` of them,
+    or as many as fit until `until` (a task) is done."""
+    connection = await Connection.open(port)
+    latencies = []
+    while len(latencies) < count or (until is not None and not until.done()):
+        started = time.perf_counter()
+        status, _ = await connection.post("/v1/models/sentiment:predict", {"instances": [SENTENCES[0]]})
+        latencies.append(time.perf_counter() - started)
+        assert status == 200, status
+        if until is not None:
+            await asyncio.sleep(0.05)
+    await connection.close()
+    return latencies
+
+
+def isolation(port: int) -> dict:
+    """Sentiment's idle p99, then its latencies while 4 heavy generations are in flight."""
+
+    async def measure() -> dict:
+        idle = await sentiment_latencies(port, count=200)
+
+        async def heavy() -> int:
+            connection = await Connection.open(port)
+            status, _ = await connection.post("/v1/models/generation:predict", HEAVY)
+            await connection.close()
+            return status
+
+        started = time.perf_counter()
+        generations = asyncio.gather(*(heavy() for _ in range(4)))
+        await asyncio.sleep(0.5)  # all four in flight
+        loaded = await sentiment_latencies(port, until=generations)
+        statuses = await generations
+        return {
+            "idle_p50_ms": 1000 * statistics.median(idle),
+            "idle_p99_ms": 1000 * float(np.percentile(idle, 99)),
+            "loaded_p50_ms": 1000 * statistics.median(loaded),
+            "loaded_p99_ms": 1000 * float(np.percentile(loaded, 99)),
+            "loaded_requests": len(loaded),
+            "generation_seconds": time.perf_counter() - started,
+            "generation_statuses": statuses,
+        }
+
+    return uvloop.run(measure())
+
+
 def swap_in_new_version(base: Path, port: int):
     """During a run: copy version 1 in as version 2, then wait until the server serves it
     (the row ends only after the swap, so it happens under load)."""
@@ -208,10 +274,11 @@ def swap_in_new_version(base: Path, port: int):
 def main(arguments) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     batched = export_latest(folder / "batched")
+    batched |= export_latest(folder / "batched", ("generation",))
     unbatched = {name: folder / "unbatched" / name for name in MODELS}
     for name in MODELS:
         shutil.copytree(batched[name], unbatched[name])
-    expected = expected_answers(batched)
+    expected = expected_answers({name: batched[name] for name in MODELS})
     # Both servers run at once and each row is measured on one, then at once on the
     # other, so that a machine busy with other work slows both alike.
     servers = {True: start_server(batched, 8611, True), False: start_server(unbatched, 8612, False)}
@@ -229,6 +296,7 @@ def main(arguments) -> None:
                     rows.append({"model": model, "batching": batching, "clients": clients, **result})
                     print(f"{model} batching={batching} clients={clients}: {result}", file=sys.stderr)
         remote, local = batch_of_32(8611, batched["sentiment"])
+        isolated = isolation(8611)
     finally:
         for server in servers.values():
             server.terminate()
@@ -248,6 +316,14 @@ def main(arguments) -> None:
     print(f"sentiment, 32 sentences: {times} = {remote / local:.2f}x")
     print(f"errors (non-200 or answer differing from the in-process call): {sum(row['errors'] for row in rows)}")
     print("(a new version was swapped in during each model's 8-client run with batching)")
+    loaded = f"p50 {isolated['loaded_p50_ms']:.1f} ms, p99 {isolated['loaded_p99_ms']:.1f} ms"
+    print(
+        f"sentiment with 4 heavy generations in flight (16 prompts, beam 8, length 1000; "
+        f"{isolated['generation_seconds']:.0f} s, statuses {isolated['generation_statuses']}): "
+        f"{loaded} over {isolated['loaded_requests']} requests vs idle p50 {isolated['idle_p50_ms']:.1f} ms, "
+        f"p99 {isolated['idle_p99_ms']:.1f} ms; loaded p99 / idle p99 "
+        f"= {isolated['loaded_p99_ms'] / isolated['idle_p99_ms']:.2f}x (goal: at most 2x)"
+    )
     shutil.rmtree(folder, ignore_errors=True)
 
 

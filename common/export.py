@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from common import SUITE_VERSION
+from common import SUITE_VERSION, limits
 from common.errors import UserError
 from common.failpoints import failpoint
 from common.files import atomic_directory
@@ -24,7 +24,8 @@ def write_saved_model(path: Path, signatures: dict, trackables, task_name: str, 
 
     "serving_default" must be one of them. `trackables` are the layers and models whose
     variables and lookup tables the signatures use. Written to a temporary folder and
-    renamed when complete, `task.json` included.
+    renamed when complete, `task.json` included. Each signature's limits are asserted in
+    its graph and written to `task.json`.
     """
     if "serving_default" not in signatures:
         raise ValueError("an export needs a serving_default signature")
@@ -33,8 +34,12 @@ def write_saved_model(path: Path, signatures: dict, trackables, task_name: str, 
         archive.track(item)
     described = {}
     for name, signature in signatures.items():
-        function = archive.add_endpoint(name=name, fn=signature.function, input_signature=signature.input_signature)
+        checked = limits.guarded(signature.function, signature.input_signature, signature.limits)
+        function = archive.add_endpoint(name=name, fn=checked, input_signature=signature.input_signature)
         described[name] = describe_signature(function.get_concrete_function(*signature.input_signature))
+        described[name]["limits"] = limits.with_defaults(signature.limits)
+        if signature.output_labels:
+            described[name]["output_labels"] = signature.output_labels
         if signature.padded_outputs:
             described[name]["padded_outputs"] = signature.padded_outputs
     description = {"task": task_name, "suite_version": SUITE_VERSION, "signatures": described, **(extra or {})}

@@ -84,11 +84,15 @@ class Signature:
     `padded_outputs` names outputs padded along axis 1 to the longest row of the batch,
     each with the output that holds every row's real length (tagging: tokens and tags by
     length); a server that merges requests cuts each caller's rows back with it.
+    `limits` caps what one request may ask (rows, characters, settings, total work); the
+    export asserts them in its graph and declares them in `task.json` (see common.limits).
     """
 
     function: Callable
     input_signature: list
     padded_outputs: dict = dataclasses.field(default_factory=dict)
+    limits: dict = dataclasses.field(default_factory=dict)  # caps on a request (common.limits)
+    output_labels: dict = dataclasses.field(default_factory=dict)  # output -> names of its values (classes, tags)
 
 
 # Contract name -> the module of the task's package that defines it.

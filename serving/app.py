@@ -1,11 +1,14 @@
 """The HTTP application: TensorFlow Serving's REST API over the `ModelStore`, plus
 `/healthz`, `/metrics` (Prometheus), `/api/models` (for the page) and the page at `/`.
 
-Model calls run in a thread pool, off the event loop. A bad request is a 4xx with a
-one-line `{"error": ...}` and never reaches TensorFlow.
+Model calls run off the event loop in thread pools of their own per model (and apart for
+heavy signatures, such as beam search), each request with a deadline and each model with
+a bounded queue. A bad request is a 4xx with a one-line `{"error": ...}` and never
+reaches TensorFlow; nothing a client sends gets a 5xx.
 """
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -15,14 +18,17 @@ import time
 from pathlib import Path
 
 import tensorflow as tf
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from serving import rest
 from serving.batching import Batcher, run_signature
+from serving.edge import LABELS, EdgeMiddleware, log, uvicorn_config
 from serving.models import ModelStore, NotFound
 
 PAGE = Path(__file__).with_name("page.html")
@@ -35,7 +41,7 @@ MODEL_PATH = re.compile(
 
 @dataclasses.dataclass
 class ServerSettings:
-    """Limits and batching; every field is a `make serve` option."""
+    """Limits, deadlines and batching; every field is a `make serve` option."""
 
     batching: bool = True
     max_batch_size: int = 32  # rows merged into one model call
@@ -43,47 +49,138 @@ class ServerSettings:
     max_rows: int = 256  # rows in one request
     max_body_bytes: int = 1 << 20  # 1 MiB
     max_string_length: int = 10_000  # characters in one input string
-    threads: int = 4  # model calls in parallel
+    threads: int = 2  # calls of one model's light signatures in parallel (each model has its own)
+    heavy_threads: int = 1  # calls in parallel of one model's signatures with a work limit (beam search)
     batch_threads: int = 2  # batches of one signature computed at once (with batching)
+    deadline_seconds: float = 30.0  # a request not answered by then gets a 504
+    max_waiting: int = 64  # requests of one model running or queued; more are answered 429
+    body_timeout_seconds: float = 10.0  # to receive a request's body (408 after)
+    header_timeout_seconds: float = 10.0  # to receive a new connection's request headers
+    max_connections: int = 2048  # open connections and requests (uvicorn answers 503 beyond)
 
 
 class TooLarge(ValueError):
     """A request body over the size limit (HTTP 413)."""
 
 
+class Overloaded(RuntimeError):
+    """A model with `max_waiting` requests already (HTTP 429)."""
+
+
+class DeadlinePassed(TimeoutError):
+    """A request whose deadline passed before its answer (HTTP 504)."""
+
+
 class Metrics:
-    """Request counts, latencies and batch sizes in Prometheus's text format."""
+    """Request counts by model, signature and status; latencies, batch sizes, queue depth
+    and rejected requests, in Prometheus's text format."""
 
     def __init__(self):
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "serving_requests", "Requests by model and status code", ["model", "code"], registry=self.registry
+            "serving_requests",
+            "Requests by model, signature and status code",
+            ["model", "signature", "code"],
+            registry=self.registry,
         )
         self.latency = Histogram("serving_request_seconds", "Predict latency", ["model"], registry=self.registry)
         buckets = (1, 2, 4, 8, 16, 32, 64, 128, 256)
         self.batch_rows = Histogram(
             "serving_batch_rows", "Rows per model call", ["model", "signature"], buckets=buckets, registry=self.registry
         )
+        self.waiting = Gauge("serving_queue_depth", "Requests running or queued", ["model"], registry=self.registry)
+        self.rejected = Counter(
+            "serving_rejected", "Requests refused for load or deadline", ["model", "reason"], registry=self.registry
+        )
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+class Pools:
+    """One thread pool per model for its light signatures and one for its heavy ones
+    (those with a work limit: beam search), so a model's long generations wait only for
+    each other and never take the threads of another model or signature."""
+
+    def __init__(self, settings: ServerSettings):
+        self.settings = settings
+        self.executors: dict[tuple, concurrent.futures.ThreadPoolExecutor] = {}
+
+    def get(self, model: str, heavy: bool) -> concurrent.futures.ThreadPoolExecutor:
+        key = (model, heavy)
+        if key not in self.executors:
+            threads = self.settings.heavy_threads if heavy else self.settings.threads
+            self.executors[key] = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix=f"{model}-")
+        return self.executors[key]
+
+    def shutdown(self) -> None:
+        for executor in self.executors.values():
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
-async def read_json(request: Request, limit: int):
-    """The request body as JSON; over `limit` bytes is `TooLarge`, bad JSON `BadRequest`."""
+class Admission:
+    """At most `limit` requests per model running or queued; the rest are `Overloaded`.
+    Remembers when it last refused one, for /healthz."""
+
+    def __init__(self, limit: int, metrics: Metrics):
+        self.limit, self.metrics = limit, metrics
+        self.active: collections.Counter = collections.Counter()
+        self.last_refusal: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def enter(self, model: str):
+        if self.active[model] >= self.limit:
+            self.refused(model, "queue_full")
+            raise Overloaded(f"model {model!r} has {self.limit} requests waiting; try again shortly")
+        self.active[model] += 1
+        self.metrics.waiting.labels(model).set(self.active[model])
+        try:
+            yield
+        finally:
+            self.active[model] -= 1
+            self.metrics.waiting.labels(model).set(self.active[model])
+
+    def refused(self, model: str, reason: str) -> None:
+        self.metrics.rejected.labels(model, reason).inc()
+        self.last_refusal[model] = time.monotonic()
+
+    def overloaded(self, within_seconds: float = 10.0) -> list[str]:
+        """Models full now or that refused a request in the last `within_seconds`."""
+        now = time.monotonic()
+        recent = {model for model, when in self.last_refusal.items() if now - when < within_seconds}
+        return sorted(recent | {model for model, count in self.active.items() if count >= self.limit})
+
+
+def before_deadline(deadline: float, function, *arguments):
+    """`function(*arguments)` unless the deadline passed while the call was queued."""
+    if time.monotonic() > deadline:
+        raise DeadlinePassed("the deadline passed while the request was queued")
+    return function(*arguments)
+
+
+def error(status: int, message: str, **headers) -> Response:
+    """{"error": message}, ASCII-escaped (a client's lone surrogate cannot break it)."""
+    body = json.dumps({"error": message})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+class BodyTooSlow(TimeoutError):
+    """A request body that did not arrive within the body timeout (HTTP 408)."""
+
+
+async def read_json(request: Request, limit: int, seconds: float):
+    """The request body as JSON; over `limit` bytes is `TooLarge`, slower than `seconds`
+    `BodyTooSlow`, bad JSON `BadRequest`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"request body of {declared} bytes; at most {limit}")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise TooLarge(f"request body over {limit} bytes")
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as problem:
-        raise rest.BadRequest(f"the body is not valid JSON ({problem})") from None
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise TooLarge(f"request body over {limit} bytes")
+    except TimeoutError:
+        raise BodyTooSlow(f"the request body did not arrive within {seconds:g} s") from None
+    return rest.parse_json(bytes(body))
 
 
 def one_line(problem: Exception) -> str:
@@ -95,12 +192,15 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
     """The Starlette application serving `store` (polled while the app runs)."""
     settings = settings or ServerSettings()
     metrics = Metrics()
-    executor = concurrent.futures.ThreadPoolExecutor(settings.threads, thread_name_prefix="model")
+    pools = Pools(settings)
+    admission = Admission(settings.max_waiting, metrics)
     batchers: dict[tuple, Batcher] = {}
 
-    def batcher_for(loaded, signature_name, signature) -> Batcher:
-        key = (loaded.model, loaded.version, id(loaded), signature_name)
-        if key not in batchers:
+    def batcher_for(loaded, signature_name, signature, executor) -> Batcher:
+        # Keyed by name and version; the loaded object itself is compared, so a version
+        # removed and loaded again gets a new batcher, and `sweep` drops removed ones.
+        key = (loaded.model, loaded.version, signature_name)
+        if key not in batchers or batchers[key].loaded is not loaded:
             observe = metrics.batch_rows.labels(loaded.model, signature_name).observe
             batchers[key] = Batcher(
                 signature,
@@ -110,27 +210,47 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
                 observe,
                 settings.batch_threads,
             )
+            batchers[key].loaded = loaded
         return batchers[key]
 
-    async def call(loaded, signature_name, signature, arrays, rows):
-        if settings.batching and signature.batchable:
-            return await batcher_for(loaded, signature_name, signature).call(arrays, rows)
-        metrics.batch_rows.labels(loaded.model, signature_name).observe(rows)
-        return await asyncio.get_running_loop().run_in_executor(executor, run_signature, signature, arrays)
+    def sweep() -> None:
+        """Drop the batchers of versions no longer served (their models can be freed)."""
+        for key, batcher in list(batchers.items()):
+            served = store.models.get(key[0])
+            if served is None or served.versions.get(key[1]) is not batcher.loaded:
+                batchers.pop(key).close()
 
-    async def predict(request: Request, loaded) -> JSONResponse:
-        body = await read_json(request, settings.max_body_bytes)
+    async def call(loaded, signature_name, signature, arrays, rows, deadline):
+        executor = pools.get(loaded.model, heavy="work" in signature.limits)
+        if settings.batching and signature.batchable:
+            return await batcher_for(loaded, signature_name, signature, executor).call(arrays, rows)
+        metrics.batch_rows.labels(loaded.model, signature_name).observe(rows)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, before_deadline, deadline, run_signature, signature, arrays)
+
+    async def predict(request: Request, loaded) -> Response:
+        deadline = time.monotonic() + settings.deadline_seconds
+        body = await read_json(request, settings.max_body_bytes, settings.body_timeout_seconds)
         signature_name, signature = rest.pick_signature(loaded, body if isinstance(body, dict) else {})
+        request.scope[LABELS] = (loaded.model, signature_name)
         arrays, form, rows = rest.parse_predict(body, signature, settings.max_rows, settings.max_string_length)
-        try:
-            outputs = await call(loaded, signature_name, signature, arrays, rows)
-        except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as problem:
-            raise rest.BadRequest(one_line(problem.message)) from None
+        with admission.enter(loaded.model):
+            try:
+                remaining = max(deadline - time.monotonic(), 0)
+                outputs = await asyncio.wait_for(
+                    call(loaded, signature_name, signature, arrays, rows, deadline), remaining
+                )
+            except TimeoutError:
+                admission.refused(loaded.model, "deadline")
+                raise DeadlinePassed(f"no answer within the deadline of {settings.deadline_seconds:g} s") from None
+            except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as problem:
+                raise rest.BadRequest(rest.graph_error(problem.message)) from None
         return JSONResponse(rest.format_answer(outputs, form, rows))
 
     async def models_endpoint(request: Request) -> Response:
         match = MODEL_PATH.match(request.path_params["path"])
         name = match["name"] if match else "?"
+        request.scope[LABELS] = (name if name in store.models else "unknown", "")
         started = time.perf_counter()
         try:
             response = await answer_model_request(request, match)
@@ -140,10 +260,17 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
             response = error(413, one_line(problem))
         except rest.BadRequest as problem:
             response = error(400, one_line(problem))
-        known = name if name in store.models else "unknown"
-        metrics.requests.labels(known, str(response.status_code)).inc()
-        if request.method == "POST":
-            metrics.latency.labels(known).observe(time.perf_counter() - started)
+        except BodyTooSlow as problem:
+            response = error(408, one_line(problem), connection="close")
+        except Overloaded as problem:
+            response = error(429, one_line(problem), **{"retry-after": "1"})
+        except DeadlinePassed as problem:
+            response = error(504, one_line(problem))
+        except ClientDisconnect:
+            log.info("%s %s: the client went away before sending its whole request", request.method, request.url.path)
+            response = error(499, "the client disconnected")
+        if request.method == "POST" and name in store.models:
+            metrics.latency.labels(name).observe(time.perf_counter() - started)
         return response
 
     async def answer_model_request(request: Request, match) -> Response:
@@ -151,6 +278,8 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
             raise NotFound(f"no such path: /v1/models/{request.path_params['path']}")
         version = int(match["version"]) if match["version"] else None
         action = match["action"] or ""
+        if request.method not in ("GET", "POST"):
+            return error(405, f"{request.method} is not allowed: GET status and metadata, POST :predict")
         if request.method == "POST":
             if action in (":classify", ":regress"):
                 raise rest.BadRequest(
@@ -173,14 +302,21 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
         return HTMLResponse(PAGE.read_text(encoding="utf-8"))
 
     async def healthz(request: Request) -> JSONResponse:
+        """ok, or overloaded (503) while a model's queue is full or refused a request lately."""
         loaded = {name: sorted(model.versions) for name, model in store.models.items()}
-        return JSONResponse({"status": "ok", "models": loaded})
+        overloaded = admission.overloaded()
+        answer = {"status": "overloaded" if overloaded else "ok", "models": loaded}
+        if overloaded:
+            answer["overloaded"] = overloaded
+        answer["queues"] = {name: admission.active[name] for name in loaded}
+        return JSONResponse(answer, status_code=503 if overloaded else 200)
 
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def model_list(request: Request) -> JSONResponse:
-        """What the page needs: every served model's task, version and signatures."""
+        """What the page needs: every served model's task, version and signatures (with
+        their limits and output labels, from task.json)."""
         from tasks import TASKS  # light: names only
 
         served = []
@@ -197,42 +333,59 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
                 )
         return JSONResponse({"models": served, "tasks": list(TASKS)})
 
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(store.poll_seconds)
+            sweep()
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         store.start()
+        sweeper = asyncio.get_running_loop().create_task(sweep_forever())
         try:
             yield
         finally:
+            sweeper.cancel()
             store.stop()
-            executor.shutdown(wait=False, cancel_futures=True)
+            pools.shutdown()
 
     async def no_icon(request: Request) -> Response:
         return Response(status_code=204)
 
+    async def http_error(request: Request, problem: HTTPException) -> Response:
+        return error(problem.status_code, str(problem.detail))
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
     routes = [
         Route("/", page),
         Route("/favicon.ico", no_icon),
         Route("/healthz", healthz),
         Route("/metrics", prometheus),
         Route("/api/models", model_list),
-        Route("/v1/models/{path:path}", models_endpoint, methods=["GET", "POST"]),
+        Route("/v1/models/{path:path}", models_endpoint, methods=methods),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    count = metrics.requests.labels
+    middleware = [Middleware(EdgeMiddleware, count=lambda model, signature, code: count(model, signature, code).inc())]
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers={HTTPException: http_error}
+    )
+    app.state.sweep, app.state.batchers = sweep, batchers  # for tests: sweep now rather than wait
+    return app
 
 
 @contextlib.contextmanager
-def background_server(app, host: str = "127.0.0.1", port: int = 0):
+def background_server(app, host: str = "127.0.0.1", port: int = 0, settings: ServerSettings | None = None):
     """Run `app` with uvicorn in a thread (tests, benchmarks); yields its base URL."""
     import socket
     import threading
-
-    import uvicorn
 
     if port == 0:
         with socket.socket() as probe:
             probe.bind((host, 0))
             port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn_config(app, host, port, settings or ServerSettings(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

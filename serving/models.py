@@ -9,6 +9,7 @@ remembered (it is retried only if its folder changes); the others keep serving.
 import dataclasses
 import json
 import logging
+import re
 import threading
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from common.errors import UserError
 
 log = logging.getLogger("serving")
 DESCRIPTION_FILE = "task.json"  # written next to saved_model.pb by common.export
+ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"/]+/)+([^\s'\"/]*)")  # keeps only the last part
 LABELS_FILE = "labels.json"  # optional, in a model's base folder: {"stable": 3, "canary": 4}
 
 
@@ -33,6 +35,7 @@ class SignatureInfo:
     inputs: dict  # name -> tf.TensorSpec
     outputs: dict  # name -> tf.TensorSpec
     padded_outputs: dict  # output name -> the output holding each row's length
+    limits: dict = dataclasses.field(default_factory=dict)  # caps from task.json (common.limits)
 
     @property
     def batchable(self) -> bool:
@@ -78,7 +81,7 @@ def load_version(model: str, version: int, path: Path) -> LoadedVersion:
         inputs = dict(function.structured_input_signature[1])
         outputs = {key: tf.TensorSpec(value.shape, value.dtype) for key, value in function.structured_outputs.items()}
         padded = described.get(name, {}).get("padded_outputs", {})
-        signatures[name] = SignatureInfo(function, inputs, outputs, padded)
+        signatures[name] = SignatureInfo(function, inputs, outputs, padded, described.get(name, {}).get("limits", {}))
     return LoadedVersion(model, version, path, signatures, description, saved_model)
 
 
@@ -100,12 +103,14 @@ class ServedModel:
         self.name, self.base = name, Path(base)
         self.versions: dict[int, LoadedVersion] = {}
         self.failed: dict[int, str] = {}  # version -> error (not retried until the folder changes)
+        self.failed_folders: dict[int, tuple] = {}  # version -> the fingerprint of the folder that failed
         self.labels: dict[str, int] = {}
 
     def poll(self) -> None:
         """Load versions that appeared, drop versions that disappeared, read labels."""
         found = version_folders(self.base)
         versions = {number: loaded for number, loaded in self.versions.items() if number in found}
+        self.forget_changed_failures(found)
         for number, folder in sorted(found.items()):
             if number in versions or number in self.failed:
                 continue
@@ -113,10 +118,18 @@ class ServedModel:
                 versions[number] = load_version(self.name, number, folder)
                 log.info("loaded %s version %d from %s", self.name, number, folder)
             except Exception as error:  # a broken export must never stop the others
-                self.failed[number] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                self.failed[number] = without_paths(error, folder)
+                self.failed_folders[number] = fingerprint(folder)
                 log.error("could not load %s version %d (%s); keeping the others", self.name, number, error)
         self.versions = versions  # one assignment: readers see the old or the new dict
         self.labels = read_labels(self.base)
+
+    def forget_changed_failures(self, found: dict) -> None:
+        """Failed versions whose folder is gone or changed are tried again."""
+        for number in list(self.failed):
+            if number not in found or fingerprint(found[number]) != self.failed_folders.get(number):
+                del self.failed[number]
+                self.failed_folders.pop(number, None)
 
     def get(self, version: int | None = None, label: str | None = None) -> LoadedVersion:
         """The requested version, the labelled one, or the newest."""
@@ -132,6 +145,24 @@ class ServedModel:
         if version not in versions:
             raise NotFound(f"model {self.name!r} has no loaded version {version}")
         return versions[version]
+
+
+def fingerprint(folder: Path) -> tuple:
+    """What changes when a version folder is replaced or rewritten: the folder's and its
+    files' identities, sizes and modification times."""
+    identities = []
+    for entry in [folder, *sorted(folder.iterdir())]:
+        stat = entry.stat()
+        identities.append((entry.name, stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(identities)
+
+
+def without_paths(error: Exception, folder: Path) -> str:
+    """An error's first line with the server's folders left out (answers never carry
+    absolute paths): the version folder becomes its name."""
+    first = str(error).splitlines()[0] if str(error) else ""
+    first = first.replace(str(folder.resolve()), folder.name).replace(str(folder), folder.name)
+    return f"{type(error).__name__}: {ABSOLUTE_PATH.sub(lambda path: path[1], first)}"
 
 
 def read_labels(base: Path) -> dict[str, int]:

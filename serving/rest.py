@@ -6,15 +6,57 @@ Everything a client sends is checked here, before TensorFlow sees it, and every 
 is a `BadRequest` with a one-line message.
 """
 
+import json
+import re
+
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
+from common import limits
 from serving.models import LoadedVersion, NotFound, SignatureInfo
+
+MAX_DEPTH = 32  # nesting of arrays and objects in a request body
+MAX_DIGITS = 40  # digits of one integer in a request body
+STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 class BadRequest(ValueError):
     """A request that cannot be served as sent (HTTP 400)."""
+
+
+# ---------------------------------------------------------------- request bodies
+
+
+class HugeInteger(int):
+    """An integer with more than MAX_DIGITS digits, kept as a marker (its digit count) so
+    that the input holding it is named in the error."""
+
+
+def parse_integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        return HugeInteger(len(digits.lstrip("-")))
+    return int(digits)
+
+
+def parse_json(body: bytes):
+    """A request body as JSON: at most MAX_DEPTH deep, valid UTF-8; NaN and Infinity are
+    read (as TF Serving does) and refused later by the input they are given to."""
+    depth = nesting_depth(body)
+    if depth > MAX_DEPTH:
+        raise BadRequest(f"the body is nested {depth} deep; at most {MAX_DEPTH}")
+    try:
+        return json.loads(body.decode("utf-8"), parse_int=parse_integer)
+    except (UnicodeDecodeError, ValueError) as problem:
+        raise BadRequest(f"the body is not valid JSON ({problem})") from None
+
+
+def nesting_depth(body: bytes) -> int:
+    """How deep arrays and objects nest, counted outside strings (before parsing, so a
+    100,000-deep body never reaches the recursive parser)."""
+    outside = np.frombuffer(STRING.sub(b'""', body), dtype=np.uint8)
+    steps = np.isin(outside, (ord("["), ord("{"))).astype(np.int64) - np.isin(outside, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
 
 
 # ---------------------------------------------------------------- status and metadata
@@ -94,6 +136,9 @@ def parse_predict(body, signature: SignatureInfo, max_rows: int, max_string_leng
     rows = batch_rows(arrays, signature)
     if rows > max_rows:
         raise BadRequest(f"{rows} rows in one request; at most {max_rows}")
+    problem = limits.check(arrays, rows, signature.limits)
+    if problem:
+        raise BadRequest(problem)
     return arrays, form, rows
 
 
@@ -120,25 +165,66 @@ def columns(inputs, names: list[str]) -> dict:
 
 
 def to_array(name: str, value, spec, max_string_length: int) -> np.ndarray:
-    """A checked NumPy array for one input: dtype, shape and string lengths."""
-    if spec.dtype == tf.string:
-        array = np.array(value, dtype=object)
-        for item in array.reshape(-1):
-            if not isinstance(item, str):
-                raise BadRequest(f"input {name!r}: expected strings, got {type(item).__name__}")
-            if len(item) > max_string_length:
-                raise BadRequest(f"input {name!r}: a string of {len(item)} characters; at most {max_string_length}")
-    else:
-        try:
-            array = np.array(value, dtype=spec.dtype.as_numpy_dtype)
-        except (TypeError, ValueError):
-            if is_ragged(value):
-                raise BadRequest(f"input {name!r}: ragged lists; every row needs the same shape") from None
-            raise BadRequest(f"input {name!r}: expected numbers of type {spec.dtype.name}") from None
-    if spec.shape.rank is not None and not tf.TensorShape(array.shape).is_compatible_with(spec.shape):
+    """A checked NumPy array for one input, typed as TF Serving types JSON: strings only
+    for string inputs, integers (not floats, not booleans) for integer inputs, numbers
+    (not booleans) for float inputs; every value within its dtype's range."""
+    try:
+        leaves = np.array(value, dtype=object)
+    except ValueError:
+        raise BadRequest(f"input {name!r}: ragged lists; every row needs the same shape") from None
+    if is_ragged(value) or any(isinstance(item, list) for item in leaves.reshape(-1)):
+        raise BadRequest(f"input {name!r}: ragged lists; every row needs the same shape")
+    if spec.shape.rank is not None and not tf.TensorShape(leaves.shape).is_compatible_with(spec.shape):
         shape = ", ".join("?" if size is None else str(size) for size in spec.shape.as_list())
-        raise BadRequest(f"input {name!r}: shape {list(array.shape)} does not fit [{shape}]")
-    return array
+        raise BadRequest(f"input {name!r}: shape {list(leaves.shape)} does not fit [{shape}]")
+    if spec.shape.rank and leaves.shape[0] == 0:
+        raise BadRequest(f"input {name!r}: no rows")
+    if spec.dtype == tf.string:
+        return checked_strings(name, leaves, max_string_length)
+    return checked_numbers(name, leaves, spec.dtype)
+
+
+def checked_strings(name: str, leaves: np.ndarray, max_string_length: int) -> np.ndarray:
+    for item in leaves.reshape(-1):
+        if not isinstance(item, str):
+            raise BadRequest(f"input {name!r}: expected strings, got {json_type(item)}")
+        if len(item) > max_string_length:
+            raise BadRequest(f"input {name!r}: a string of {len(item)} characters; at most {max_string_length}")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(f"input {name!r}: not valid Unicode (a lone surrogate?)") from None
+    return leaves
+
+
+def checked_numbers(name: str, leaves: np.ndarray, dtype) -> np.ndarray:
+    integer = dtype.is_integer
+    wanted = (int,) if integer else (int, float)
+    for item in leaves.reshape(-1):
+        if isinstance(item, HugeInteger):
+            raise BadRequest(f"input {name!r}: a number of {int(item)} digits is out of range for {dtype.name}")
+        if isinstance(item, bool) or not isinstance(item, wanted):
+            kind = "integers" if integer else "numbers"
+            raise BadRequest(f"input {name!r}: expected {kind} ({dtype.name}), got {json_type(item)}")
+    numbers = leaves.astype(np.float64 if not integer else object)
+    if integer:
+        info = np.iinfo(dtype.as_numpy_dtype)
+        if leaves.size and not info.min <= min(leaves.reshape(-1)) <= max(leaves.reshape(-1)) <= info.max:
+            raise BadRequest(f"input {name!r}: out of range for {dtype.name} [{info.min}, {info.max}]")
+        return numbers.astype(dtype.as_numpy_dtype)
+    if not np.isfinite(numbers).all():
+        raise BadRequest(f"input {name!r}: NaN and infinities are not allowed")
+    largest = np.finfo(dtype.as_numpy_dtype).max
+    if numbers.size and np.abs(numbers).max() > largest:
+        raise BadRequest(f"input {name!r}: a value beyond {dtype.name}'s range (|x| <= {largest:.3g})")
+    return numbers.astype(dtype.as_numpy_dtype)
+
+
+def json_type(item) -> str:
+    """The JSON name of a parsed value's type, for error messages."""
+    names = {bool: "a boolean", str: "a string", int: "an integer", float: "a number", type(None): "null"}
+    names |= {dict: "an object", HugeInteger: "an integer of too many digits"}
+    return names.get(type(item), type(item).__name__)
 
 
 def is_ragged(value) -> bool:
@@ -162,6 +248,18 @@ def batch_rows(arrays: dict, signature: SignatureInfo) -> int:
 
 # ---------------------------------------------------------------- answers
 
+ASSERTION = re.compile(r"assertion failed: \[(.*?)\] \[(.*?)\]")
+
+
+def graph_error(message: str) -> str:
+    """The one line a graph's refusal means: its assertion's message and value when it has
+    one (a limit the export checks itself), else the first line of the error."""
+    found = ASSERTION.search(message)
+    if found:
+        return f"{found[1]} {found[2]}"
+    lines = [line.strip() for line in message.splitlines() if line.strip() and "Graph execution error" not in line]
+    return lines[0] if lines else "the model refused the input"
+
 
 def to_json(value: np.ndarray):
     """Nested lists with strings decoded (UTF-8) and floats as Python floats."""
@@ -173,7 +271,11 @@ def to_json(value: np.ndarray):
 
 
 def format_answer(outputs: dict, form: str, rows: int) -> dict:
-    """`predictions` (row format: one entry per row) or `outputs` (columnar)."""
+    """`predictions` (row format: one entry per row) or `outputs` (columnar); a non-finite
+    output (which JSON cannot carry) is a `BadRequest`."""
+    for name, value in outputs.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise BadRequest(f"output {name!r} is not finite for these inputs (far outside the training data?)")
     if form == "columnar":
         values = {name: to_json(value) for name, value in outputs.items()}
         return {"outputs": next(iter(values.values())) if len(values) == 1 else values}

@@ -6,14 +6,24 @@ level, END at word level), which gives the state; then `common.decoding` feeds o
 per step inside `tf.while_loop`, state carried, never re-running the growing prefix.
 """
 
+import numpy as np
 import tensorflow as tf
 
-from common import decoding, text
+from common import decoding, limits, text
 from common.errors import UserError
 from common.task import Signature
 from tasks.generation.config import MAX_GENERATION_LENGTH, Config
 from tasks.generation.data import Assets, context_id, make_encoder
 from tasks.generation.model import build_step_model, state_shapes
+
+# Caps on one `generate` request (declared in task.json, asserted in the graph): beam
+# search keeps rows x beam_width sequences of up to max_length tokens, so their product
+# bounds its memory and time.
+MAX_BEAM_WIDTH = 64
+MAX_PROMPT_CHARS = 2000
+MAX_ROWS = 64
+MAX_WORK = 1 << 20  # rows x beam_width x max_length
+MAX_TEMPERATURE = 100.0
 
 # What `make predict` asks for: a seeded sample at a moderate temperature.
 PREDICT_SETTINGS = {"temperature": 0.8, "top_k": 0, "top_p": 1.0, "max_length": 200, "seed": 42, "beam_width": 1}
@@ -86,10 +96,11 @@ class Generator:
         return tf.where(self.never_written, -1e9, logits[:, 0, :]), states
 
     def generate(self, prompt, temperature, top_k, top_p, max_length, seed, beam_width):
-        """Continuations of `prompt` (strings): sampled (temperature <= 0 is greedy) or,
-        with beam_width > 1, the best beam; at most `max_length` tokens, stopping at END
-        at word level. Returns {"text": continuations, "length": tokens written}."""
-        max_length = checked_max_length(max_length)
+        """Continuations of `prompt` (strings): sampled (temperature 0 is greedy) when
+        beam_width is 0 or 1, else the best beam (beam search ignores temperature, top_k,
+        top_p and seed); at most `max_length` tokens, stopping at END at word level.
+        Returns {"text": continuations, "length": tokens written}. The export asserts
+        `generate_limits` before this runs."""
         start, states = self.prompt_state(prompt)
         seed = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
 
@@ -119,13 +130,21 @@ class Generator:
         return {"log_likelihood": log_likelihood, "token_count": count, "perplexity": tf.exp(mean)}
 
 
-def checked_max_length(max_length):
-    """`max_length` in [1, MAX_GENERATION_LENGTH], checked in the graph of an export."""
-    max_length = tf.cast(max_length, tf.int32)
-    valid = (max_length >= 1) & (max_length <= MAX_GENERATION_LENGTH)
-    message = f"max_length must be in [1, {MAX_GENERATION_LENGTH}], got"
-    with tf.control_dependencies([tf.debugging.Assert(valid, [message, max_length])]):
-        return tf.identity(max_length)
+def generate_limits(vocabulary_size: int) -> dict:
+    """What one `generate` request may ask (see common.limits): every setting in range,
+    prompts of at most MAX_PROMPT_CHARS characters, rows x beam x length at most MAX_WORK."""
+    return {
+        "rows": MAX_ROWS,
+        "chars": MAX_PROMPT_CHARS,
+        "settings": {
+            "temperature": {"min": 0.0, "max": MAX_TEMPERATURE},
+            "top_k": {"min": 0, "max": vocabulary_size},
+            "top_p": {"above": 0.0, "max": 1.0},
+            "max_length": {"min": 1, "max": MAX_GENERATION_LENGTH},
+            "beam_width": {"min": 0, "max": MAX_BEAM_WIDTH},
+        },
+        "work": {"at_most": MAX_WORK, "of": ["rows", "beam_width", "max_length"], "zero_counts_as": {"beam_width": 1}},
+    }
 
 
 def signatures(model, config: Config, assets: Assets):
@@ -133,26 +152,25 @@ def signatures(model, config: Config, assets: Assets):
     texts -> per-token log-likelihood and perplexity. The trained model's weights are
     copied into a stateless step model, so the export serves any batch size."""
     generator = Generator(build_step_model(config, assets, weights_from=model), config, assets)
-    generate = Signature(generator.generate, GENERATE_SPEC)
-    score = Signature(generator.score, [tf.TensorSpec([None], tf.string, name="text")])
+    generate = Signature(generator.generate, GENERATE_SPEC, limits=generate_limits(len(assets.vocabulary)))
+    score = Signature(generator.score, [tf.TensorSpec([None], tf.string, name="text")], limits={"rows": MAX_ROWS})
     trackables = [generator.step_model, generator.prompt_encoder, generator.text_encoder, generator.decoder]
     return {"serving_default": generate, "generate": generate, "score": score}, trackables
 
 
-def check_settings(settings: dict) -> None:
-    """One-line errors for settings the export would refuse (temperature <= 0 is greedy, allowed)."""
-    if not 1 <= settings["max_length"] <= MAX_GENERATION_LENGTH:
-        raise UserError(f"max_length={settings['max_length']}: choose 1 to {MAX_GENERATION_LENGTH} tokens")
-    if not 0 < settings["top_p"] <= 1:
-        raise UserError(f"top_p={settings['top_p']}: must be in (0, 1] (1 keeps every token)")
-    if settings["top_k"] < 0 or settings["beam_width"] < 1:
-        raise UserError("top_k must be at least 0 (0: no cut) and beam_width at least 1")
+def check_settings(settings: dict, vocabulary_size: int = np.iinfo(np.int32).max) -> None:
+    """One-line errors for settings the export would refuse (its own limits)."""
+    dtypes = {spec.name: spec.dtype.as_numpy_dtype for spec in GENERATE_SPEC}
+    values = {name: np.asarray(value, dtypes[name]) for name, value in settings.items()}
+    problem = limits.check(values, 1, generate_limits(vocabulary_size))
+    if problem:
+        raise UserError(problem)
 
 
 def generate_texts(export, prompts: list[str], **overrides) -> list[dict]:
     """Continuations from a loaded export: `PREDICT_SETTINGS` with `overrides`, checked first."""
     settings = {**PREDICT_SETTINGS, **overrides}
-    check_settings(settings)
+    check_settings(settings)  # top_k above the vocabulary size is left to the export's own check
     dtypes = {spec.name: spec.dtype for spec in GENERATE_SPEC}
     inputs = {name: tf.constant(value, dtypes[name]) for name, value in settings.items()}
     outputs = export.signatures["serving_default"](prompt=tf.constant(prompts, tf.string), **inputs)

@@ -13,7 +13,8 @@ def signatures(model, config: Config, assets: Assets):
     """`serving_default`: `text` (batch of raw strings) -> `probabilities` and `label`.
 
     Tokenization lives in the graph. Empty text is read as one unknown word; text
-    longer than `max_length` tokens is truncated, exactly as in training.
+    longer than `max_length` tokens is truncated, exactly as in training; a text over
+    10,000 characters or a batch over 256 rows is refused (common.limits' defaults).
     """
     encoder = make_encoder(config, assets.vocabulary)
     encoder(tf.constant([""]))  # builds the layer, which tracking requires
@@ -29,7 +30,8 @@ def signatures(model, config: Config, assets: Assets):
         return {"probabilities": probabilities, "label": tf.gather(class_names, tf.argmax(probabilities, axis=-1))}
 
     spec = [tf.TensorSpec([None], tf.string, name="text")]
-    return {"serving_default": Signature(classify, spec)}, [encoder, model]
+    names = {"probabilities": list(assets.class_names)}  # in task.json: the page names its bars
+    return {"serving_default": Signature(classify, spec, output_labels=names)}, [encoder, model]
 
 
 def predict(export, texts: list[str]) -> list[dict]:

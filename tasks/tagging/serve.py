@@ -28,7 +28,8 @@ def signatures(model, config: Config, assets: Assets):
 
     spec = [tf.TensorSpec([None], tf.string, name="text")]
     padded = {"tokens": "length", "tags": "length"}
-    return {"serving_default": Signature(tag, spec, padded_outputs=padded)}, [encoder, model]
+    names = {"tags": list(assets.tag_names[1:])}  # in task.json (without the padding tag): the page's legend
+    return {"serving_default": Signature(tag, spec, padded_outputs=padded, output_labels=names)}, [encoder, model]
 
 
 def predict(export, sentences: list[str]) -> list[dict]:

@@ -12,9 +12,29 @@ import tensorflow as tf
 from common import text
 from common.export import answer_texts
 from common.task import Signature
-from tasks.translation.config import Config
+from tasks.translation.config import SERVE_MAX_OUTPUT_TOKENS, Config
 from tasks.translation.data import Assets, make_source_encoder, normalize, reattach_marks
 from tasks.translation.model import Seq2Seq, attention_map, output_limit, translate_ids
+
+MAX_BEAM_WIDTH = 64
+MAX_WORK = 1 << 20  # rows x beam_width x output words: bounds beam search's memory and time
+
+
+def translate_limits() -> dict:
+    """What one `translate` request may ask (see common.limits): beam_width in [1,
+    MAX_BEAM_WIDTH], max_length in [0, SERVE_MAX_OUTPUT_TOKENS] (0 counts as the cap), and
+    rows x beam x length at most MAX_WORK."""
+    return {
+        "settings": {
+            "beam_width": {"min": 1, "max": MAX_BEAM_WIDTH},
+            "max_length": {"min": 0, "max": SERVE_MAX_OUTPUT_TOKENS},
+        },
+        "work": {
+            "at_most": MAX_WORK,
+            "of": ["rows", "beam_width", "max_length"],
+            "zero_counts_as": {"max_length": SERVE_MAX_OUTPUT_TOKENS},
+        },
+    }
 
 
 class Translator:
@@ -105,6 +125,7 @@ def signatures(model, config: Config, assets: Assets):
         "translate": Signature(
             translate,
             [text_spec, tf.TensorSpec([], tf.int32, name="beam_width"), tf.TensorSpec([], tf.int32, name="max_length")],
+            limits=translate_limits(),
         ),
         # weights are padded on both axes: rows by `length`, columns by `source_length`.
         "attention": Signature(

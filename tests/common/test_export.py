@@ -39,6 +39,7 @@ def test_every_signature_is_described_and_answers_in_a_fresh_process(tmp_path):
     assert description["signatures"]["serving_default"] == {
         "inputs": {"values": {"dtype": "float32", "shape": [None, 3]}},
         "outputs": {"scores": {"dtype": "float32", "shape": [None, 2]}},
+        "limits": {"rows": 256, "chars": 10_000},  # the defaults, asserted in the graph too
     }
     assert description["signatures"]["shifted"]["inputs"] == {}
     values = np.arange(6, dtype="float32").reshape(2, 3)

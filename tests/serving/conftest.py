@@ -1,4 +1,4 @@
-"""Toy exports of three tasks in TF Serving's layout (exports/<task>/<version>/), trained
+"""Toy exports of all five tasks in TF Serving's layout (exports/<task>/<version>/), trained
 once per test session, and a running app over them."""
 
 import shutil
@@ -10,9 +10,13 @@ from common.trainer import export_run, train
 from serving.app import ServerSettings, create_app
 from serving.models import ModelStore, find_models
 from tasks import get_task
+from tests.tasks.generation.toy import TINY as GENERATION
+from tests.tasks.generation.toy import toy_text, write_text
 from tests.tasks.sentiment.toy import TINY, review_rows, write_csv
 from tests.tasks.tagging.toy import conll, toy_config, write
 from tests.tasks.timeseries.toy import config_for, toy_csv
+from tests.tasks.translation.toy import TINY as TRANSLATION
+from tests.tasks.translation.toy import number_pairs, write_tsv
 
 
 def toy_runs(folder):
@@ -28,12 +32,19 @@ def toy_runs(folder):
     write(folder / "train.conll", conll(sentences))
     runs["tagging"] = train(get_task("tagging"), toy_config(dataset=str(folder / "train.conll"), max_length=12))
     runs["timeseries"] = train(get_task("timeseries"), config_for(toy_csv(folder), "horizon=2"))
+    generation = get_task("generation")
+    book = write_text(folder / "book.txt", toy_text())
+    runs["generation"] = train(generation, apply_overrides(generation.Config(), [f"dataset={book}", *GENERATION]))
+    translation = get_task("translation")
+    pairs = write_tsv(folder / "pairs.tsv", number_pairs(200))
+    options = [f"dataset={pairs}", "epochs=1", *TRANSLATION]
+    runs["translation"] = train(translation, apply_overrides(translation.Config(), options))
     return runs
 
 
 @pytest.fixture(scope="session")
 def toy_exports(tmp_path_factory):
-    """exports/ with version 1 of sentiment, tagging and timeseries; and their runs."""
+    """exports/ with version 1 of every task; and their runs."""
     folder = tmp_path_factory.mktemp("serving")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RNN_SUITE_RUNS", str(folder / "runs"))

@@ -79,7 +79,7 @@ def test_labels_from_labels_json(exports):
         ("/v1/models/sentiment:predict", {"instance": ["x"]}, 400, "unknown field(s) instance"),
         ("/v1/models/sentiment:predict", {"instances": ["x"], "inputs": ["x"]}, 400, "exactly one of"),
         ("/v1/models/sentiment:predict", {"instances": []}, 400, "non-empty list"),
-        ("/v1/models/sentiment:predict", {"instances": [1, 2]}, 400, "expected strings, got int"),
+        ("/v1/models/sentiment:predict", {"instances": [1, 2]}, 400, "expected strings, got an integer"),
         ("/v1/models/sentiment:predict", {"instances": [{"texts": "x"}]}, 400, "exactly the inputs text"),
         ("/v1/models/sentiment:predict", {"signature_name": 3, "instances": ["x"]}, 400, "must be a string"),
         ("/v1/models/sentiment:predict", ["x"], 400, "must be a JSON object"),
@@ -115,20 +115,27 @@ def test_health_and_prometheus_metrics(exports):
 
 
 def check_health_and_metrics(client):
-    assert client.get("/healthz").json() == {
-        "status": "ok",
-        "models": {"sentiment": [1], "tagging": [1], "timeseries": [1]},
-    }
+    models = {name: [1] for name in ("generation", "sentiment", "tagging", "timeseries", "translation")}
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["models"] == models
+    assert health["queues"] == {name: 0 for name in models}
     client.post("/v1/models/sentiment:predict", json={"instances": ["good", "bad"]})
+    client.post("/v1/models/sentiment:predict", json={"instances": [1]})
     client.post("/v1/models/nothing:predict", json={"instances": ["x"]})
+    client.put("/v1/models/sentiment:predict", json={"instances": ["x"]})
+    client.post("/healthz")
     text = client.get("/metrics").text
-    assert 'serving_requests_total{code="200",model="sentiment"} 1.0' in text
-    assert 'serving_requests_total{code="404",model="unknown"} 1.0' in text
+    assert 'serving_requests_total{code="200",model="sentiment",signature="serving_default"} 1.0' in text
+    assert 'serving_requests_total{code="400",model="sentiment",signature="serving_default"} 1.0' in text
+    assert 'serving_requests_total{code="404",model="unknown",signature=""} 1.0' in text
+    assert 'serving_requests_total{code="405",model="sentiment",signature=""} 1.0' in text
+    assert 'serving_requests_total{code="405",model="",signature=""} 1.0' in text
+    assert 'serving_queue_depth{model="sentiment"} 0.0' in text
     assert "serving_request_seconds_bucket" in text and "serving_batch_rows_bucket" in text
 
 
 def test_the_page_and_the_model_list(client):
     assert "RNN task suite" in client.get("/").text
     listing = client.get("/api/models").json()
-    assert {model["task"] for model in listing["models"]} == {"sentiment", "tagging", "timeseries"}
+    assert {model["task"] for model in listing["models"]} == set(listing["tasks"])
     assert set(listing["tasks"]) >= {"sentiment", "tagging", "timeseries"}

@@ -88,19 +88,24 @@ def test_bad_settings_are_one_line_errors(trained):
     run, _ = trained
     export = load_export(run / "export")
     for overrides, message in [
-        ({"max_length": 0}, r"max_length=0: choose 1 to 2000"),
-        ({"max_length": MAX_GENERATION_LENGTH + 1}, "max_length=2001: choose 1 to 2000"),
-        ({"top_p": 0.0}, r"top_p=0.0: must be in \(0, 1\]"),
-        ({"top_p": 1.5}, r"top_p=1.5: must be in \(0, 1\]"),
+        ({"max_length": 0}, r"max_length=0: must be in \[1, 2000\]"),
+        ({"max_length": MAX_GENERATION_LENGTH + 1}, r"max_length=2001: must be in \[1, 2000\]"),
+        ({"top_p": 0.0}, r"top_p=0.0: must be in \(0.0, 1.0\]"),
+        ({"top_p": 1.5}, r"top_p=1.5: must be in \(0.0, 1.0\]"),
+        ({"beam_width": -1}, r"beam_width=-1: must be in \[0, 64\]"),
+        ({"top_k": -3}, r"top_k=-3: must be in \[0, "),
+        ({"temperature": float("nan")}, "input 'temperature': NaN and infinities are not allowed"),
+        ({"temperature": -1.0}, r"temperature=-1.0: must be in \[0.0, 100.0\]"),
     ]:
         with pytest.raises(UserError, match=message):
             serve.generate_texts(export, ["ROMEO:"], **overrides)
     # A direct caller of the export gets the same check from the graph.
     with pytest.raises(tf.errors.InvalidArgumentError, match="max_length must be in"):
         export.signatures["generate"](prompt=tf.constant(["a"]), **{**serve_inputs(), "max_length": tf.constant(0)})
-    # temperature <= 0 is greedy, as documented: the same as temperature 0.
-    greedy = serve.generate_texts(export, ["ROMEO:"], temperature=0.0)
-    assert serve.generate_texts(export, ["ROMEO:"], temperature=-1.0) == greedy
+    with pytest.raises(tf.errors.InvalidArgumentError, match="beam_width must be in"):
+        export.signatures["generate"](prompt=tf.constant(["a"]), **{**serve_inputs(), "beam_width": tf.constant(-1)})
+    # beam_width 0 and 1 both sample.
+    assert serve.generate_texts(export, ["ROMEO:"], beam_width=0) == serve.generate_texts(export, ["ROMEO:"])
 
 
 def serve_inputs():

@@ -70,7 +70,7 @@ def test_train_learns_the_toy_task_and_the_export_translates(tmp_path, isolated_
     assert [in_memory[row].decode() for row in stable] == [served[row] for row in stable]
 
     assert short == {"translation": ["uno dos"], "length": [2]}
-    assert "beam_width must be >= 1, got" in refused["error"]
+    assert "beam_width must be in [1, 64], got" in refused["error"]  # the export's own limit
 
     # "four" alone is shorter than any training sentence: its first word is what was learnt.
     assert attention["translation"][0] == served[0] and attention["translation"][1].startswith("cuatro")
