@@ -1,7 +1,12 @@
 """The page at `/` in a real headless browser (Debian's chromium, driven by selenium):
 every one of the five boxes answers, bad input gets a readable sentence, and a screenshot
-of each box is saved into docs/serving/ (the README shows them)."""
+of each box is saved. They go to a temporary folder, so a test run never changes the
+repository; to refresh the ones the README shows:
 
+    SCREENSHOTS_TO=docs/serving .venv/bin/python -m pytest tests/serving/test_page.py
+"""
+
+import os
 import shutil
 from pathlib import Path
 
@@ -10,7 +15,6 @@ import pytest
 from serving.app import ServerSettings, background_server, create_app
 from serving.models import ModelStore, find_models
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "serving"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver (`make install` installs them)"
@@ -55,13 +59,14 @@ def error_of(wait, section):
     return section.find_element(By.CSS_SELECTOR, ".answer.error").text
 
 
-def test_the_page_answers_in_a_browser(browser, toy_exports):
-    """Every box answers; errors are sentences; each box is saved as docs/serving/<task>.png."""
+def test_the_page_answers_in_a_browser(browser, toy_exports, tmp_path):
+    """Every box answers; errors are sentences; each box is saved as <task>.png."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    screenshots = Path(os.environ.get("SCREENSHOTS_TO") or tmp_path)
+    screenshots.mkdir(parents=True, exist_ok=True)
     store = ModelStore(lambda: find_models(toy_exports[0]), poll_seconds=60)
     with background_server(create_app(store, ServerSettings())) as url:
         browser.get(url)
@@ -120,7 +125,7 @@ def test_the_page_answers_in_a_browser(browser, toy_exports):
 
         for task, section in sections.items():
             browser.execute_script("arguments[0].scrollIntoView()", section)
-            section.screenshot(str(SCREENSHOTS / f"{task}.png"))
+            section.screenshot(str(screenshots / f"{task}.png"))
     for task in sections:
-        png = (SCREENSHOTS / f"{task}.png").read_bytes()
+        png = (screenshots / f"{task}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and 2_000 < len(png) < 200_000
