@@ -1,10 +1,21 @@
-"""Shared test set-up: every test writes runs into its own temporary folder."""
+"""Shared test set-up: every test writes runs into its own temporary folder, with op
+determinism on."""
 
 import os
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from common.trainer import set_determinism  # noqa: E402 - after the log level, which TensorFlow reads on import
+
+
+@pytest.fixture(autouse=True)
+def op_determinism_as_users_get_it():
+    """Every test runs with TensorFlow op determinism on, as every training command does by
+    default, whichever test ran before it (a run with deterministic=false turns it off for
+    the whole process), so no result depends on the order tests run in."""
+    set_determinism(True)
 
 
 @pytest.fixture(autouse=True)

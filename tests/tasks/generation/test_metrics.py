@@ -155,6 +155,8 @@ def period_stream_bits(batching: str, tmp_path) -> float:
 
 
 def test_sequential_batching_carries_the_state_and_random_sampling_cannot(tmp_path):
-    # Measured: about 0.24 bits sequential, 0.84 random (a window of 3 cannot count to 8).
-    assert period_stream_bits("sequential", tmp_path) < 0.45
-    assert period_stream_bits("random", tmp_path) > 0.6
+    # Measured with op determinism (as runs train): sequential 0.47, and 0.30, 0.54, 0.20
+    # with seeds 1-3 (how far 15 epochs get varies with the seed); random 0.84 with every
+    # seed (a window of 3 cannot count to 8).
+    assert period_stream_bits("sequential", tmp_path) < 0.65
+    assert period_stream_bits("random", tmp_path) > 0.75
