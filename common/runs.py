@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from common.errors import UserError
-from common.files import LockHeld, acquire_lock, directory_lock, write_text_atomically
+from common.files import LockHeld, acquire_lock, directory_lock, sha256_of, write_text_atomically
 from common.sources import PROJECT_ROOT
 
 RUNS_VARIABLE = "RNN_SUITE_RUNS"
@@ -39,7 +39,7 @@ def run_identity(config, workers: int = 1) -> dict:
     crash is another run), and the number of workers (several workers split each batch
     and sum their gradients in another order than one process does)."""
     values = {key: value for key, value in dataclasses.asdict(config).items() if key not in NOT_HASHED}
-    values["input_files"] = {name: file_fingerprint(path) for name, path in input_files(config).items()}
+    values["input_files"] = {name: sha256_of(path)[:16] for name, path in input_files(config).items()}
     values["workers"] = workers
     return values
 
@@ -52,15 +52,6 @@ def input_files(config) -> dict[str, Path]:
         if isinstance(value, str) and value and Path(value).expanduser().is_file():
             named[key] = Path(value).expanduser()
     return named
-
-
-def file_fingerprint(path: Path) -> str:
-    """SHA-256 of a file's content (read in blocks: a vectors file may be gigabytes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def config_hash(config, workers: int = 1) -> str:

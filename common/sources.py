@@ -10,7 +10,6 @@ The cache lives in `$RNN_SUITE_DATA`, or `data/` at the project root.
 """
 
 import dataclasses
-import hashlib
 import os
 import re
 import shutil
@@ -22,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from common.errors import UserError
-from common.files import file_lock
+from common.files import file_lock, sha256_of
 
 CACHE_VARIABLE = "RNN_SUITE_DATA"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -50,14 +49,6 @@ class RegistryPackage:
 def cache_dir() -> Path:
     """The folder holding downloads and extracted archives."""
     return Path(os.environ.get(CACHE_VARIABLE) or PROJECT_ROOT / "data")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pip_options(filename: str) -> list[str]:

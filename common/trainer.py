@@ -10,7 +10,6 @@ too, so every task trains the same way.
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ from common.embedding import UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
 from common.export import load_export, write_saved_model
 from common.failpoints import failpoint
-from common.files import file_lock, is_disk_full, write_text_atomically
+from common.files import file_lock, is_disk_full, sha256_of, write_text_atomically
 from common.task import Task, TaskData, load_assets, save_assets
 
 # ---------------------------------------------------------------- devices, seeds, precision, optimizer
@@ -154,7 +153,7 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
         staging = folder / "staging.weights.h5"  # Keras wants the .weights.h5 ending
         with naming_the_file(staging):
             self.model.save_weights(str(staging), overwrite=True)
-        record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights_sha256": sha256(staging)}
+        record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights_sha256": sha256_of(staging)}
         # The previous pair is moved aside whole; `check_backup` pairs records with weights.
         for latest, previous in self.pairs()[::-1]:
             if latest.exists():
@@ -205,7 +204,7 @@ def pairs_with(record: Path, weights: Path) -> bool:
     return (
         saved is not None
         and weights.is_file()
-        and saved.get("weights_sha256") == sha256(weights)
+        and saved.get("weights_sha256") == sha256_of(weights)
         and readable_weights(weights)
     )
 
@@ -217,14 +216,6 @@ def read_record(path: Path) -> dict | None:
     except (OSError, ValueError, UnicodeDecodeError):
         return None
     return record if isinstance(record, dict) and isinstance(record.get("epoch"), int) else None
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # Reads every array of a weights file, in a child process: a file torn by a full disk can
