@@ -155,3 +155,20 @@ def test_learns_to_translate_and_reverse_with_attention(tmp_path, isolated_runs,
     (run,) = finished_runs(isolated_runs, "translation")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["bleu"] > 90 and metrics["greedy_bleu"] > 90, metrics
+
+
+@pytest.mark.slow  # two toy runs (about a minute)
+def test_the_same_command_twice_gives_the_same_scores(tmp_path, monkeypatch):
+    """Op determinism and a seeded data order: the second run repeats the first's figures."""
+    data = write_tsv(tmp_path / "pairs.tsv", number_pairs(400, seed=3))
+    options = [f"dataset={data}", "epochs=6", "evaluate_limit=20", *TINY]
+    found = []
+    for attempt in ("first", "second"):
+        runs = tmp_path / attempt
+        monkeypatch.setenv("RNN_SUITE_RUNS", str(runs))
+        assert run_cli("train", "translation", *options) == 0
+        (run,) = finished_runs(runs, "translation")
+        metrics = json.loads((run / "metrics.json").read_text())
+        found.append({key: value for key, value in metrics.items() if "seconds" not in key and "per_second" not in key})
+    assert found[0] == found[1]
+    assert found[0]["bleu"] > 0  # something was learnt, so the comparison says something
