@@ -121,6 +121,8 @@ def trial(folder: Path, data: Path, aimed: str, delay: float) -> dict:
         attempts += 1
         messages += out + err
     done = bool(finished_runs(folder))
+    if "Traceback" in messages:  # what went wrong, for whoever reads the report
+        print(messages[messages.index("Traceback") :][-3000:], file=sys.stderr)
     return {
         "landed": landed if killed else "not killed (ran to the end)",
         "finished": done,
