@@ -70,33 +70,33 @@ def split_compare_options(options: list[str]) -> tuple[list[str], dict]:
 
 
 def command_gradients(arguments):
-    from common.gradients import gradient_flow
+    from tasks.sentiment.gradients import gradient_flow
 
     gradient_flow(get_task(arguments.task), arguments.options)
 
 
 def command_export(arguments):
-    from common import trainer
+    from common import export
     from common.runs import find_run
     from common.sources import PROJECT_ROOT
 
     task = get_task(arguments.task)
     run_path = find_run(task.name, arguments.run)
     if arguments.to:
-        destination = trainer.export_run(task, run_path, arguments.to)
+        destination = export.export_run(task, run_path, arguments.to)
     else:
-        destination = trainer.export_next_version(task, run_path, PROJECT_ROOT / "exports" / task.name)
+        destination = export.export_next_version(task, run_path, PROJECT_ROOT / "exports" / task.name)
     print(f"exported {run_path.name} to {destination}")
 
 
 def command_predict(arguments):
-    from common import trainer
+    from common import export
     from common.runs import find_run
 
     task = get_task(arguments.task)
     export_path = arguments.export or find_run(task.name, arguments.run) / "export"
     inputs = arguments.text or ([] if sys.stdin.isatty() else [line.rstrip("\n") for line in sys.stdin])
-    for answer in trainer.predict(task, export_path, inputs):
+    for answer in export.predict(task, export_path, inputs):
         print(json.dumps(answer, ensure_ascii=False))
 
 

@@ -14,8 +14,9 @@ import statistics
 import sys
 import time
 
-from common import text, trainer
+from common import text
 from common.config import apply_overrides
+from common.runtime import set_seeds
 from tasks.sentiment import config as sentiment_config
 from tasks.sentiment import data as sentiment_data
 from tasks.sentiment import metrics as sentiment_metrics
@@ -63,7 +64,7 @@ def main(overrides: list[str]) -> None:
     longest = max(len(tokens) for tokens in text.tokenize(corpus.texts, base.tokenizer, base.lowercase))
     contenders = {}
     for pipeline in sentiment_config.PIPELINES:
-        trainer.set_seeds(base.seed)
+        set_seeds(base.seed)
         config = apply_overrides(base, [f"pipeline={pipeline}", f"max_length={longest}"])
         contenders[pipeline] = Contender(config, corpus)
     for epoch in range(base.epochs):

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 import uvloop
 
-from common import trainer
+from common import export
 from common.runs import find_run
 from tasks import get_task
 
@@ -68,7 +68,7 @@ def export_latest(folder: Path, names=MODELS) -> dict:
     """exports/<task>/1 for the latest finished run of each task."""
     for name in names:
         task = get_task(name)
-        trainer.export_run(task, find_run(name), folder / name / "1")
+        export.export_run(task, find_run(name), folder / name / "1")
     return {name: folder / name for name in names}
 
 

@@ -15,7 +15,7 @@ import time
 
 import keras
 
-from common import distribution, trainer
+from common import distribution, runtime
 from common.config import apply_overrides
 from tasks import get_task
 
@@ -23,7 +23,7 @@ OPTIONS = ["epochs=2", "units=32", "embedding_dim=32", "dropout=0.0", "verbose=0
 
 
 def train_once(task, config, data, way: str) -> str:
-    trainer.set_seeds(config.seed)
+    runtime.set_seeds(config.seed)
     model = task.build_model(config, data.assets)
     datasets = task.make_datasets(config, data, config.batch_size)
     history = keras.callbacks.History()
@@ -38,7 +38,7 @@ def train_once(task, config, data, way: str) -> str:
             shuffle=False,
         )
     else:
-        strategy = trainer.get_strategy()
+        strategy = runtime.get_strategy()
         distribution.run_epochs(model, strategy, datasets["train"], datasets["validation"], config.epochs, [history], 0)
     speed = config.epochs * data.train_examples / (time.perf_counter() - started)
     accuracy = ", ".join(f"{value:.4f}" for value in history.history["val_accuracy"])
@@ -48,7 +48,7 @@ def train_once(task, config, data, way: str) -> str:
 
 def main(arguments) -> None:
     task = get_task("sentiment")
-    config = trainer.prepare(task, apply_overrides(task.Config(), OPTIONS))
+    config = runtime.prepare(task, apply_overrides(task.Config(), OPTIONS))
     data = task.load_data(config)
     print(f"sentiment, {' '.join(OPTIONS)}\n")
     print("| way | examples/s | val_accuracy by epoch | loss by epoch |\n|---|---|---|---|")

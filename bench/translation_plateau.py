@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from common.config import apply_overrides
-from common.trainer import set_seeds
+from common.runtime import set_seeds
 from tasks.translation import data as translation_data
 from tasks.translation import model as translation_model
 from tasks.translation.config import Config

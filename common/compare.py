@@ -27,7 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from common import reports, runs, trainer  # noqa: E402
+from common import distribution, reports, runs, trainer  # noqa: E402
 from common.errors import UserError  # noqa: E402
 from common.export import load_export  # noqa: E402
 
@@ -52,7 +52,7 @@ class Trained:
 def compare(task, base_config, variants=None, seeds: int = SEEDS, command: str = "") -> Path:
     """Train each of the task's variants (`task.variants()`, or the names given) with
     `seeds` seeds (base_config.seed, +1, ...); write the report; return its folder."""
-    if trainer.distribution.read_cluster()["workers"] > 1:
+    if distribution.read_cluster()["workers"] > 1:
         raise UserError("compare trains on one machine; unset TF_CONFIG (make train runs on several workers)")
     if seeds < 1:
         raise UserError(f"seeds={seeds}: train each variant with at least one seed")

@@ -3,18 +3,24 @@
 `task.json` sits beside `saved_model.pb` and describes the export without any project
 code: the task, each signature's inputs and outputs (dtype and shape), and the suite's
 version, so a server can list and explain what it serves.
+
+`make export` and `make predict` start here too: `export_run` rebuilds a finished run's
+export from its `model.keras` and `assets.json` alone, `predict` answers from an export.
 """
 
 import json
+import os
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 from common import SUITE_VERSION, limits
+from common.config import load_config
 from common.errors import UserError
 from common.failpoints import failpoint
-from common.files import atomic_directory
+from common.files import atomic_directory, file_lock
+from common.task import Task, load_assets
 
 DESCRIPTION_FILE = "task.json"
 
@@ -79,3 +85,37 @@ def answer_texts(export, texts: list[str], nothing_to: str) -> dict:
         raise UserError(f'nothing to {nothing_to}: give TEXT="..." (or --text), or lines on standard input')
     outputs = export.signatures["serving_default"](text=tf.constant(texts, dtype=tf.string))
     return {name: value.numpy() for name, value in outputs.items()}
+
+
+# ---------------------------------------------------------------- a run's export, and answers from one
+
+
+def write_export(task: Task, model, config, assets, path: Path) -> Path:
+    """The run's SavedModel: the task's signatures, raw inputs in, readable answers out."""
+    signatures, trackables = task.signatures(model, config, assets)
+    return write_saved_model(path, signatures, trackables, task.name)
+
+
+def export_run(task: Task, run_path: Path, destination: Path) -> Path:
+    """`make export`: rebuild a finished run's SavedModel from its model and assets."""
+    run_path = Path(run_path)
+    config = load_config(task.Config, run_path / "config.json")
+    assets = load_assets(task.Assets, run_path / "assets.json")
+    model = task.load_model(run_path / "model.keras")
+    return write_export(task, model, config, assets, destination)
+
+
+def export_next_version(task: Task, run_path: Path, model_root: Path) -> Path:
+    """`make export`: the run's SavedModel as the next numbered version under `model_root`
+    (exports/<task>/, TF Serving's layout): the highest existing number plus one, chosen
+    and written under a lock, so two exports at once never take the same number."""
+    with file_lock(Path(model_root) / ".lock", wait=True):
+        numbers = [int(path.name) for path in Path(model_root).iterdir() if path.name.isdigit()]
+        return export_run(task, run_path, Path(model_root) / str(max(numbers, default=0) + 1))
+
+
+def predict(task: Task, export_path: Path, inputs: list[str]) -> list[dict]:
+    """`make predict`: the task's answers from an export, which needs no project code."""
+    if not os.path.isdir(export_path):
+        raise UserError(f"no SavedModel at {export_path}")
+    return task.predict(load_export(export_path), inputs)

@@ -149,3 +149,16 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def naming_the_file(path: Path):
+    """Turn a full disk met inside TensorFlow, Keras or HDF5 (which report it in their
+    own words) into OSError(ENOSPC) naming `path`, which the command line prints in one
+    line."""
+    try:
+        yield
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None

@@ -1,21 +1,18 @@
-"""The one trainer: the shape every `make train`, `make export` and `make predict` shares.
+"""The one trainer: the shape every `make train` shares.
 
     train(task, config):  data -> run folder -> fit -> metrics, plots -> model -> export -> finish
 
-The task supplies parts through the contract in `common.task` and is never called back
-as a module. Devices, seeds, precision, the optimizer and the epoch loop with its callbacks
-(`distribution.run_epochs`, one path for one process and for several workers) live here
-too, so every task trains the same way.
+The task supplies parts through the contract in `common.task` and never imports this
+module. What a run is made of lives beside it: `common.runtime` (strategy, seeds,
+determinism, precision), `common.callbacks` (epoch timer, dropout state, best epoch),
+`common.resume` (crash repair before a resume reads anything), `common.export` (the
+run's SavedModel) and `common.distribution` (the epoch loop, one path for one process
+and for several workers), so every task trains the same way.
 """
 
 import contextlib
-import errno
-import json
-import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
@@ -23,296 +20,18 @@ import numpy as np
 import tensorflow as tf
 
 from common import cells, distribution, reports, runs
-from common.config import load_config, save_config
+from common.callbacks import BestEpoch, EpochRandomState, EpochTimer
+from common.config import save_config
 from common.embedding import UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
-from common.export import load_export, write_saved_model
+from common.export import write_export
 from common.failpoints import failpoint
-from common.files import file_lock, is_disk_full, sha256_of, write_text_atomically
-from common.task import Task, TaskData, load_assets, save_assets
-
-# ---------------------------------------------------------------- devices, seeds, precision, optimizer
-
-
-def get_strategy() -> tf.distribute.Strategy:
-    """The distribution strategy to build and compile every model under.
-
-    Several workers in `TF_CONFIG`: MultiWorkerMirroredStrategy; several GPUs:
-    MirroredStrategy; otherwise the default strategy (CPU or one GPU). The global batch
-    is `batch_size` times the replica count. See `common.distribution`.
-    """
-    return distribution.make_strategy(distribution.read_cluster())
-
-
-def set_seeds(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow (the global seed also seeds tf.data's shuffles,
-    so the data order is the seed's)."""
-    keras.utils.set_random_seed(seed)
-
-
-def set_determinism(deterministic: bool) -> None:
-    """TensorFlow op determinism on (the default) or off. On, the same command gives the
-    same result: without it, CPU float sums run in an order that varies with load and
-    threads, and two runs of one seed drift apart within a few epochs. Called before any
-    op runs, since ops already placed keep their kernels."""
-    from tensorflow.python.framework import config as framework_config  # the public API can only enable
-
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    else:
-        framework_config.disable_op_determinism()
-
-
-def set_precision(mixed: bool) -> None:
-    """`mixed_float16` when asked (GPU); build output layers with dtype="float32"."""
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
-
-
-def make_optimizer(config) -> keras.optimizers.Optimizer:
-    """Adam with gradient clipping by global norm (on by default: RNNs explode)."""
-    return keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clipnorm or None)
-
+from common.files import naming_the_file
+from common.resume import EpochBackup, check_backup, check_best_weights, read_history, repair_history
+from common.runtime import get_strategy, prepare, set_determinism, set_seeds
+from common.task import Task, TaskData, save_assets
 
 # ---------------------------------------------------------------- fit
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Adds `epoch_seconds` to the logs, so the history records training time."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        failpoint("batch")  # a crash inside an epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["epoch_seconds"] = time.perf_counter() - self.started
-
-
-class EpochRandomState(keras.callbacks.Callback):
-    """Starts each epoch's random draws (dropout masks) from a state fixed by the seed and
-    the epoch, so an epoch trained again after a resume draws the masks an uninterrupted
-    run drew. The draws' state (Keras's seed generators) is not part of saved weights."""
-
-    def __init__(self, seed: int):
-        super().__init__()
-        self.seed = seed
-
-    def on_epoch_begin(self, epoch, logs=None):
-        # The generators' state variables are all named so; their order is the model's.
-        states = [variable for variable in self.model.variables if variable.name == "seed_generator_state"]
-        for index, state in enumerate(states):
-            start = (self.seed * 1_000_003 + index * 10_007 + epoch * 101 + 1) % 2**31
-            state.assign(np.array([start, 0], dtype=state.dtype))
-
-
-def repair_history(history_path: Path) -> None:
-    """Keep only the whole rows of a history cut short by a crash: a torn last line, an
-    empty file or a torn header is dropped (atomically), with a line saying so."""
-    if not history_path.exists():
-        return
-    lines = history_path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-    if not lines or not lines[0].endswith("\n"):
-        history_path.unlink()
-        print(f"{history_path.name}: empty or cut short by a crash; starting it again")
-        return
-    columns = lines[0].count(",")
-    kept = [lines[0]] + [line for line in lines[1:] if is_whole_row(line, columns)]
-    if len(kept) < len(lines):
-        write_text_atomically(history_path, "".join(kept))
-        print(f"{history_path.name}: dropped {len(lines) - len(kept)} line(s) cut short by a crash")
-
-
-def is_whole_row(line: str, columns: int) -> bool:
-    if not line.endswith("\n") or line.count(",") != columns:
-        return False
-    try:
-        [float(value) for value in line.strip().split(",") if value]
-    except ValueError:
-        return False
-    return True
-
-
-BACKUP_FILES = ("training_metadata.json", "latest.weights.h5")  # the epoch record, the weights
-
-
-class EpochBackup(keras.callbacks.BackupAndRestore):
-    """Keras's BackupAndRestore (the previous backup kept beside the latest), written so
-    that a resume can tell whether a backup is whole: the weights go to a staging file
-    and are renamed into place, and the epoch record, written atomically, names the
-    weights' SHA-256. A record and weights from different epochs (a crash between the
-    two writes) or a file torn by a full disk then never pass `check_backup`."""
-
-    def __init__(self, backup_dir):
-        super().__init__(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
-
-    def _save_model(self):
-        folder = Path(self.backup_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        staging = folder / "staging.weights.h5"  # Keras wants the .weights.h5 ending
-        with naming_the_file(staging):
-            self.model.save_weights(str(staging), overwrite=True)
-        record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights_sha256": sha256_of(staging)}
-        # The previous pair is moved aside whole; `check_backup` pairs records with weights.
-        for latest, previous in self.pairs()[::-1]:
-            if latest.exists():
-                os.replace(latest, previous)
-        failpoint("backup")  # a crash between the two backups
-        write_text_atomically(folder / BACKUP_FILES[0], json.dumps(record))
-        os.replace(staging, folder / BACKUP_FILES[1])
-
-    def pairs(self) -> list[tuple[Path, Path]]:
-        """(latest, previous) for the epoch record and for the weights."""
-        return [
-            (Path(self._training_metadata_path), Path(self._prev_training_metadata_path)),
-            (Path(self._weights_path), Path(self._prev_weights_path)),
-        ]
-
-
-def check_backup(backup_dir: Path) -> bool:
-    """Make the epoch backup usable before `fit` reads it: the newest whole pair of an
-    epoch record and the weights it names (each loaded, not just found) becomes the
-    latest backup. A backup cut short by a crash or a full disk falls back to the one
-    before it; with no whole pair the folder is removed and the run starts again from
-    its first epoch. Says which in a line; returns False when the run starts again."""
-    backup_dir = Path(backup_dir)
-    if not backup_dir.exists() or not any(backup_dir.iterdir()):
-        return True  # nothing backed up yet
-    records = [backup_dir / BACKUP_FILES[0], backup_dir / f"{BACKUP_FILES[0]}.bkp"]
-    weights = [backup_dir / BACKUP_FILES[1], backup_dir / f"{BACKUP_FILES[1]}.bkp"]
-    whole = [(read_record(record), record, file) for record in records for file in weights if pairs_with(record, file)]
-    if not whole:
-        shutil.rmtree(backup_dir)
-        print(
-            f"the epoch backup in {backup_dir} is unreadable (cut short by a crash or a full disk); "
-            "training this run again from its first epoch"
-        )
-        return False
-    epoch, record, file = max(whole, key=lambda found: found[0]["epoch"])
-    if (record, file) != (records[0], weights[0]):
-        print(f"the last epoch backup in {backup_dir} was cut short; resuming from the one of epoch {epoch['epoch']}")
-        for source, target in ((record, records[0]), (file, weights[0])):
-            if source != target:
-                shutil.copyfile(source, target)
-    return True
-
-
-def pairs_with(record: Path, weights: Path) -> bool:
-    """Whether an epoch record is whole and names exactly these weights, which load."""
-    saved = read_record(record)
-    return (
-        saved is not None
-        and weights.is_file()
-        and saved.get("weights_sha256") == sha256_of(weights)
-        and readable_weights(weights)
-    )
-
-
-def read_record(path: Path) -> dict | None:
-    """A backup's epoch record, or None where it is missing, torn or not one."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("epoch"), int) else None
-
-
-# Reads every array of a weights file, in a child process: a file torn by a full disk can
-# crash HDF5 outright (a segfault), which must cost a check, not the run.
-READ_EVERY_ARRAY = """
-import sys, h5py
-def read(name, item):
-    if isinstance(item, h5py.Dataset):
-        item[()]
-with h5py.File(sys.argv[1], "r") as weights:
-    weights.visititems(read)
-"""
-
-
-def readable_weights(path: Path) -> bool:
-    """Whether a `.weights.h5` file loads: it opens and every array in it reads."""
-    if not Path(path).is_file():
-        return False
-    try:
-        check = subprocess.run([sys.executable, "-c", READ_EVERY_ARRAY, str(path)], capture_output=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        return False
-    return check.returncode == 0
-
-
-def check_best_weights(best_path: Path, history_path: Path, monitor: str) -> bool:
-    """Whether the best epoch's weights a resume will end with are whole. The history
-    names epochs whose best weights were written; if those weights are torn or gone
-    (a full disk, a damaged copy) nothing earlier holds them, so the run starts again
-    from its first epoch (with op determinism it retrains to the same weights)."""
-    if not history_path.exists():
-        return True
-    history = read_history(history_path)
-    if monitor not in history or not len(history) or readable_weights(best_path):
-        return True
-    print(f"{best_path} is unreadable or missing; training this run again from its first epoch")
-    return False
-
-
-@contextlib.contextmanager
-def naming_the_file(path: Path):
-    """Turn a full disk met inside TensorFlow, Keras or HDF5 (which report it in their
-    own words) into OSError(ENOSPC) naming `path`, which the command line prints in one
-    line."""
-    try:
-        yield
-    except Exception as error:
-        if not is_disk_full(error):
-            raise
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
-
-
-class BestEpoch(keras.callbacks.Callback):
-    """Keeps the weights of the best epoch so far and stops after `patience` epochs
-    without a better `monitor` (early stopping).
-
-    Written here rather than taken from Keras's ModelCheckpoint and EarlyStopping because
-    a resumed run must go on exactly where it stopped: the state (best value, epochs
-    since it) is rebuilt from the run's history, and the weights file is replaced
-    atomically, so a crash never leaves half of it.
-    """
-
-    def __init__(self, path: Path, monitor: str, mode: str, patience: int, history=None):
-        super().__init__()
-        self.path, self.monitor, self.mode, self.patience = Path(path), monitor, mode, patience
-        self.best, self.stale = None, 0
-        for value in [] if history is None or monitor not in history else history[monitor]:
-            self.record(float(value))
-
-    def better(self, value: float) -> bool:
-        return self.best is None or (value > self.best if self.mode == "max" else value < self.best)
-
-    def record(self, value: float) -> bool:
-        """Take one epoch's value; whether it is the best so far."""
-        if self.better(value):
-            self.best, self.stale = value, 0
-            return True
-        self.stale += 1
-        return False
-
-    @property
-    def done(self) -> bool:
-        return self.stale >= self.patience
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            return
-        if self.record(float(value)):
-            staging = self.path.with_name(f"staging.{self.path.name}")  # Keras wants .weights.h5
-            with naming_the_file(staging):
-                self.model.save_weights(staging)
-            failpoint("best_weights")  # a crash while the best weights are written
-            os.replace(staging, self.path)
-        if self.done:
-            self.model.stop_training = True
-        failpoint("epoch_end")  # a crash after the epoch's backup, before its history row
 
 
 def keras_verbosity(verbose: str) -> int:
@@ -381,14 +100,6 @@ def fit(
     return read_history(history_path)
 
 
-def read_history(history_path: Path):
-    """The run's history as a DataFrame, one row per epoch (a rerun epoch keeps its last row)."""
-    import pandas
-
-    history = pandas.read_csv(history_path)
-    return history.drop_duplicates(subset="epoch", keep="last").reset_index(drop=True)
-
-
 def throughput(history, train_examples: int) -> dict:
     """Training seconds and examples per second, from the recorded epoch times."""
     seconds = float(np.sum(history["epoch_seconds"])) if "epoch_seconds" in history else float("nan")
@@ -455,16 +166,6 @@ def training_datasets(task: Task, config, data: TaskData, strategy) -> dict:
         return lambda context: task.make_datasets(config, data, global_batch_size, context)[part]
 
     return {part: distribution.distribute(strategy, part_of(part)) for part in ("train", "validation")}
-
-
-def prepare(task: Task, config):
-    """Resolved, checked config with seeds and precision set: the start of every run."""
-    config = task.prepare_config(config)
-    config.validate()
-    set_determinism(config.deterministic)
-    set_seeds(config.seed)
-    set_precision(config.mixed_precision)
-    return config
 
 
 def train(task: Task, config) -> Path:
@@ -581,37 +282,3 @@ def finished_fold(fold_path: Path) -> dict | None:
     except (OSError, ValueError):
         print(f"{fold_path / 'metrics.json'} is unreadable; training that fold again")
         return None
-
-
-# ---------------------------------------------------------------- export and predict
-
-
-def write_export(task: Task, model, config, assets, path: Path) -> Path:
-    """The run's SavedModel: the task's signatures, raw inputs in, readable answers out."""
-    signatures, trackables = task.signatures(model, config, assets)
-    return write_saved_model(path, signatures, trackables, task.name)
-
-
-def export_run(task: Task, run_path: Path, destination: Path) -> Path:
-    """`make export`: rebuild a finished run's SavedModel from its model and assets."""
-    run_path = Path(run_path)
-    config = load_config(task.Config, run_path / "config.json")
-    assets = load_assets(task.Assets, run_path / "assets.json")
-    model = task.load_model(run_path / "model.keras")
-    return write_export(task, model, config, assets, destination)
-
-
-def export_next_version(task: Task, run_path: Path, model_root: Path) -> Path:
-    """`make export`: the run's SavedModel as the next numbered version under `model_root`
-    (exports/<task>/, TF Serving's layout): the highest existing number plus one, chosen
-    and written under a lock, so two exports at once never take the same number."""
-    with file_lock(Path(model_root) / ".lock", wait=True):
-        numbers = [int(path.name) for path in Path(model_root).iterdir() if path.name.isdigit()]
-        return export_run(task, run_path, Path(model_root) / str(max(numbers, default=0) + 1))
-
-
-def predict(task: Task, export_path: Path, inputs: list[str]) -> list[dict]:
-    """`make predict`: the task's answers from an export, which needs no project code."""
-    if not os.path.isdir(export_path):
-        raise UserError(f"no SavedModel at {export_path}")
-    return task.predict(load_export(export_path), inputs)

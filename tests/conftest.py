@@ -7,7 +7,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common.trainer import set_determinism  # noqa: E402 - after the log level, which TensorFlow reads on import
+from common.runtime import set_determinism  # noqa: E402 - after the log level, which TensorFlow reads on import
 
 
 @pytest.fixture(autouse=True)

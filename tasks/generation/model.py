@@ -26,7 +26,7 @@ from keras import ops
 
 from common import cells, tcn
 from common.embedding import word_embedding
-from common.trainer import make_optimizer
+from common.optimizers import make_optimizer
 from tasks.generation.config import Config
 from tasks.generation.data import Assets, training_steps
 

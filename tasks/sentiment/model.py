@@ -4,7 +4,7 @@ import keras
 
 from common.cells import sequence_vector
 from common.embedding import word_embedding
-from common.trainer import make_optimizer
+from common.optimizers import make_optimizer
 from tasks.sentiment.config import Config
 from tasks.sentiment.data import Assets
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 from common import crf
 from common.cells import recurrent_stack
 from common.embedding import word_embedding
-from common.trainer import make_optimizer
+from common.optimizers import make_optimizer
 from tasks.tagging.config import Config
 from tasks.tagging.data import Assets, TokenEncoder, select_inputs
 

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 
 from common.cells import recurrent_stack
-from common.trainer import make_optimizer
+from common.optimizers import make_optimizer
 from tasks.timeseries.baselines import least_squares
 from tasks.timeseries.config import Config, highway_steps, resolve_defaults
 from tasks.timeseries.data import Assets

@@ -206,7 +206,7 @@ class Seq2Seq:
 def build_model(config: Config, assets: Assets) -> keras.Model:
     """The teacher-forced training model: (source ids, target input ids) -> logits, compiled
     with cross-entropy that ignores padding (id 0)."""
-    from common.trainer import make_optimizer
+    from common.optimizers import make_optimizer
 
     network = Seq2Seq.new(config, assets)
     source = keras.Input(shape=(None,), dtype="int32", name="source")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from common import distribution
-from common import trainer as training
 from common.errors import UserError
+from common.resume import read_history
 from tests.helpers import finished_runs
 from tests.tasks.sentiment.toy import review_rows, write_csv
 
@@ -25,7 +25,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np
 from pathlib import Path
-from common import trainer
+from common import distribution, trainer
 from common.config import apply_overrides
 from tasks.sentiment import data, model as sentiment_model
 from tasks.sentiment.config import Config
@@ -38,7 +38,7 @@ strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     model = sentiment_model.build_model(config, task_data.assets)
 datasets = data.make_datasets(config, task_data, config.batch_size * strategy.num_replicas_in_sync)
-split = {part: trainer.distribution.split_batches(strategy, datasets[part]) for part in ("train", "validation")}
+split = {part: distribution.split_batches(strategy, datasets[part]) for part in ("train", "validation")}
 before = [weight.copy() for weight in model.get_weights()]
 history = trainer.fit(model, split["train"], split["validation"], config, Path(sys.argv[2]), strategy=strategy)
 changed = any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
@@ -53,10 +53,10 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "changed": changed,
 TOY_FIT = """
 import json, sys
 from pathlib import Path
-from common import distribution, trainer
+from common import distribution, runtime, trainer
 from common.config import TrainConfig
-strategy = trainer.get_strategy()
-trainer.set_precision(sys.argv[3:] == ["mixed"])
+strategy = runtime.get_strategy()
+runtime.set_precision(sys.argv[3:] == ["mixed"])
 import keras, numpy as np, tensorflow as tf
 keras.utils.set_random_seed(0)
 with strategy.scope():
@@ -194,7 +194,7 @@ def test_two_workers_with_different_data_match_each_other_and_one_process(tmp_pa
     # Each worker kept its own history, best weights and backup where it was told.
     for index in range(2):
         assert (tmp_path / f"worker-{index}" / "checkpoints" / "best.weights.h5").exists()
-        assert len(training.read_history(tmp_path / f"worker-{index}" / "history.csv")) == 3
+        assert len(read_history(tmp_path / f"worker-{index}" / "history.csv")) == 3
 
 
 def train_sentiment(folder, data, environment):
@@ -233,7 +233,7 @@ def test_a_killed_worker_started_again_finishes_the_run_and_only_the_chief_write
     root = tmp_path / "runs" / "sentiment"
     runs = finished_runs(tmp_path / "runs", "sentiment")
     assert len(runs) == 1 and (runs[0] / "export" / "saved_model.pb").exists()
-    assert list(training.read_history(runs[0] / "history.csv")["epoch"]) == [0, 1, 2]
+    assert list(read_history(runs[0] / "history.csv")["epoch"]) == [0, 1, 2]
     assert not (root / ".workers").exists() and not list((root / ".incomplete").iterdir())
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import SUITE_VERSION
+from common import SUITE_VERSION, export
 from common.export import read_description, write_saved_model
 from common.task import Signature
 from tests.helpers import call_in_fresh_process
@@ -64,3 +64,14 @@ def test_a_failed_export_leaves_no_folder(tmp_path):
         write_saved_model(tmp_path / "export", signatures, [], "toy")
     assert not (tmp_path / "export").exists()
     assert json.dumps(sorted(p.name for p in tmp_path.iterdir())) == "[]"
+
+
+def test_exports_take_the_next_version_number(tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr(export, "export_run", lambda task, run, destination: made.append(destination) or destination)
+    (tmp_path / "7").mkdir()
+    (tmp_path / "notes").mkdir()
+    first = export.export_next_version(None, tmp_path, tmp_path)
+    first.mkdir()
+    second = export.export_next_version(None, tmp_path, tmp_path)
+    assert [path.name for path in made] == ["8", "9"] and second == tmp_path / "9"

@@ -1,9 +1,10 @@
+import errno
 import os
 import stat
 
 import pytest
 
-from common.files import atomic_directory, write_text_atomically
+from common.files import atomic_directory, naming_the_file, write_text_atomically
 
 
 def test_atomic_directory_appears_only_when_complete(tmp_path):
@@ -44,3 +45,13 @@ def test_atomic_files_and_folders_get_ordinary_permissions(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "export").stat().st_mode) == 0o755
+
+
+def test_a_full_disk_inside_keras_or_hdf5_is_named_by_its_file(tmp_path):
+    with pytest.raises(OSError) as raised:
+        with naming_the_file(tmp_path / "best.weights.h5"):
+            raise RuntimeError("Can't decrement id ref count (file write failed: errno = 28, error message = ...)")
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(tmp_path / "best.weights.h5")
+    with pytest.raises(ValueError):
+        with naming_the_file(tmp_path / "x"):
+            raise ValueError("something else")

@@ -6,7 +6,8 @@ import shutil
 import pytest
 from starlette.testclient import TestClient
 
-from common.trainer import export_run, train
+from common.export import export_run
+from common.trainer import train
 from serving.app import ServerSettings, create_app
 from serving.models import ModelStore, find_models
 from tasks import get_task

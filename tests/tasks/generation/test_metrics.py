@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from common.config import apply_overrides
-from common.trainer import set_seeds
+from common.runtime import set_seeds
 from tasks.generation import baselines, metrics
 from tasks.generation import data as generation_data
 from tasks.generation import model as generation_model

@@ -12,8 +12,8 @@ import main
 from common import reports
 from common.config import apply_overrides
 from common.errors import UserError
-from common.export import load_export
-from common.trainer import export_run, train
+from common.export import export_run, load_export
+from common.trainer import train
 from tasks.timeseries import baselines, windowing
 from tasks.timeseries import data as ts_data
 from tasks.timeseries import metrics as ts_metrics

@@ -10,7 +10,7 @@ import tensorflow as tf
 from common.config import apply_overrides
 from common.embedding import PretrainedEmbedding, UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
-from common.trainer import set_seeds
+from common.runtime import set_seeds
 from tasks.translation import model as translation_model
 from tasks.translation.config import SERVE_MAX_OUTPUT_TOKENS, Config
 from tasks.translation.data import Assets, load_data, make_datasets

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.gradients import hidden_state_gradients, make_passages, norms_by_distance, split_at_recurrence
+from tasks.sentiment.gradients import hidden_state_gradients, make_passages, norms_by_distance, split_at_recurrence
 from tests.helpers import run_cli
 from tests.tasks.sentiment.toy import review_rows, write_csv
 
@@ -149,15 +149,15 @@ def test_bad_options_are_one_line_errors(arguments, message, capsys, isolated_ru
 def test_clipped_and_unclipped_differ_only_in_the_clipping(tmp_path):
     # Same initial weights, batches, dropout masks and update path: a clipnorm that no
     # step reaches gives exactly the unclipped curves, so a difference is the clipping's.
-    from common import trainer
-    from common.gradients import NEVER_CLIPS, measure_cell, parse_options, task_passages
+    from common import runtime
     from tasks import get_task
+    from tasks.sentiment.gradients import NEVER_CLIPS, measure_cell, parse_options, task_passages
 
     task = get_task("sentiment")
     data = write_csv(tmp_path / "reviews.csv", review_rows(200))
     overrides = [f"dataset={data}", "length=8", "steps=4", "batches=1", "units=4", "embedding_dim=4", "batch_size=8"]
     options, config = parse_options(task, [*overrides, f"clipnorm={NEVER_CLIPS / 10}"])
-    config = trainer.prepare(task, config)
+    config = runtime.prepare(task, config)
     assets, passages = task_passages(task, config, options.length)
     result = measure_cell(task, config, "gru", assets, passages, options)
     np.testing.assert_array_equal(result["curves"]["clipped"], result["curves"]["unclipped"])

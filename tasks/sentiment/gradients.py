@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import reports, trainer
+from common import reports, runtime
 from common.cells import CELL_LAYERS, check_cell
 from common.config import Options, apply_overrides, option
 from common.errors import UserError
@@ -209,7 +209,7 @@ def norms_by_distance(model, batches) -> tuple[np.ndarray, dict]:
 def train_steps(model, dataset) -> list[tuple[float, float]]:
     """Train `model` with its compiled optimizer on every batch of `dataset`; (loss,
     global gradient norm before clipping) per step. The optimizer clips by global norm
-    (`trainer.make_optimizer`) after the norm is read here; it is the norm Keras compares
+    (`common.optimizers.make_optimizer`) after the norm is read here; it is the norm Keras compares
     with clipnorm (an embedding's repeated tokens counted once per occurrence, as there)."""
     model.optimizer.build(model.trainable_variables)
 
@@ -244,7 +244,7 @@ def measure_cell(task, config, cell: str, assets, passages: dict, options: Gradi
     result = {"curves": {}, "scores": {}, "training": {}}
     for condition, clipnorm in (("clipped", config.clipnorm), ("unclipped", NEVER_CLIPS)):
         cell_config = dataclasses.replace(config, cell=cell, clipnorm=clipnorm)
-        trainer.set_seeds(config.seed)  # the same initial weights and dropout masks for both
+        runtime.set_seeds(config.seed)  # the same initial weights and dropout masks for both
         model = task.build_model(cell_config, assets)
         if condition == "clipped":
             result["curves"]["init"], result["scores"]["init"] = norms_by_distance(model, measured)
@@ -261,7 +261,7 @@ def gradient_flow(task, overrides: list[str]) -> Path:
     """`make gradients TASK=...`: measure, plot and tabulate ||dL/dh_t|| for each cell;
     writes runs/<task>/gradients-<time>/ (in a temporary folder first) and returns it."""
     options, config = parse_options(task, overrides)
-    config = trainer.prepare(task, config)
+    config = runtime.prepare(task, config)
     assets, passages = task_passages(task, config, options.length)
     reports.print_data_summary(
         {
