@@ -1,9 +1,18 @@
 """The task contract: what every task supplies, written down once.
 
 A task is a package `tasks/<name>/` with the same files in each (config, data, model,
-metrics, serve, task) and one `Task` subclass in `task.py` that declares it. The
-trainer (`common.trainer`) owns the shape every `make train` shares - run folder, fit,
-metrics, plots, model, export, finish - and asks the task only for parts:
+metrics, serve, task) and one `Task` subclass in `task.py` that binds the package's
+functions to the contract explicitly, as class attributes (keras-hub's `backbone_cls`
+style), so grep and an IDE go from the trainer straight to each task's code:
+
+    class SentimentTask(Task):
+        Config = config.Config
+        load_data = staticmethod(data.load_data)
+        build_model = staticmethod(model.build_model)
+        ...
+
+The trainer (`common.trainer`) owns the shape every `make train` shares - run folder,
+fit, metrics, plots, model, export, finish - and asks the task only for these parts:
 
     data    = task.load_data(config)                      # read, clean, split, vocabularies
     model   = task.build_model(config, data.assets)       # compiled, inside the strategy scope
@@ -12,20 +21,15 @@ metrics, plots, model, export, finish - and asks the task only for parts:
     export  = task.signatures(model, config, data.assets) # raw inputs in, readable answers out
     answers = task.predict(loaded_export, inputs)         # the CLI's codec for the export
 
-Each of these calls, by default, the function of the same name in the task package's
-module of the same role (`FUNCTION_MODULES`): `load_data` in `data.py`, `build_model`
-in `model.py`, `evaluate` in `metrics.py`, `signatures` and `predict` in `serve.py`;
-`Config` and `DATASETS` come from `config.py`, `Assets` from `data.py`. So a task
-writes those where they belong, and its `Task` subclass holds only what is the task's
-own (name, metrics, the metric to monitor, built-in sources, variants).
-
-`Assets` is what a finished run keeps to be exported again without its data
-(vocabularies, class or tag names, scalers); a task declares its own small dataclass of
-JSON values. In the spirit of tensorflow/models' `core/base_task.py`, without a registry.
+`CONTRACT` lists the parts every task binds. The hooks below them (`prepare_config`,
+`callbacks`, `result_line`, `monitoring`, `variants`) have defaults a task may override,
+keeping their parameter names. `Assets` is what a finished run keeps to be exported
+again without its data (vocabularies, class or tag names, scalers); a task declares its
+own small dataclass of JSON values. In the spirit of tensorflow/models'
+`core/base_task.py`, without a registry.
 """
 
 import dataclasses
-import importlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -95,24 +99,23 @@ class Signature:
     output_labels: dict = dataclasses.field(default_factory=dict)  # output -> names of its values (classes, tags)
 
 
-# Contract name -> the module of the task's package that defines it.
-FUNCTION_MODULES = {
-    "Config": "config",
-    "DATASETS": "config",
-    "Assets": "data",
-    "load_data": "data",
-    "cross_validation": "data",
-    "make_datasets": "data",
-    "build_model": "model",
-    "evaluate": "metrics",
-    "signatures": "serve",
-    "predict": "serve",
-}
+# The parts every task binds in its task.py (one test checks each task has them all).
+CONTRACT = (
+    "Config",
+    "Assets",
+    "datasets",
+    "load_data",
+    "make_datasets",
+    "build_model",
+    "evaluate",
+    "signatures",
+    "predict",
+)
 
 
 class Task:
-    """Base class of every task. Subclasses set the attributes; the methods call the
-    package's modules (see `FUNCTION_MODULES`) unless a subclass overrides them.
+    """Base class of every task: the contract's parts, which a subclass binds to its
+    package's functions, and the hooks, whose defaults a subclass may override.
 
     Attributes:
         name: the task's name on the command line (`make train TASK=<name>`).
@@ -123,6 +126,9 @@ class Task:
             (`monitoring` returns them; a task may let its config choose).
         example_input: one raw input for the export (as `make predict` takes it), on
             which `compare` times the export's answer.
+        Config: the task's config dataclass (a `common.config.TrainConfig`, config.py).
+        Assets: the dataclass of JSON values a run keeps for exporting again (data.py).
+        datasets: the built-in and tensorflow-datasets names `dataset=` accepts.
     """
 
     name: str = ""
@@ -131,88 +137,69 @@ class Task:
     monitor: str = "val_loss"
     monitor_mode: str = "min"
     example_input: tuple[str, ...] = ()
+    Config: type | None = None
+    Assets: type | None = None
+    datasets: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------ parts (bound by each task)
+
+    def load_data(self, config) -> TaskData:
+        """Read the source `config.dataset` names, clean and split it, and build the
+        assets (vocabularies, scalers) from the training part only."""
+        raise NotImplementedError(f"{self.name}: load_data")
+
+    def make_datasets(self, config, data: TaskData, global_batch_size: int, input_context=None) -> dict:
+        """tf.data pipelines by part name: "train", "validation" and "test".
+
+        With an `input_context` (a distribution strategy's), each pipeline reads only
+        its worker's shard and batches `per_replica_batch(global_batch_size, context)`.
+        """
+        raise NotImplementedError(f"{self.name}: make_datasets")
+
+    def build_model(self, config, assets) -> "keras.Model":  # noqa: F821
+        """The compiled Keras model. The trainer calls it inside the strategy's scope."""
+        raise NotImplementedError(f"{self.name}: build_model")
+
+    def evaluate(self, model, config, data: TaskData, run_path: Path) -> dict:
+        """Held-out test metrics (JSON values) of the trained model, with any baselines
+        measured in the same run; may write plots and tables into `run_path`."""
+        raise NotImplementedError(f"{self.name}: evaluate")
+
+    def signatures(self, model, config, assets) -> tuple[dict[str, Signature], list]:
+        """The export's named signatures (one is "serving_default") and the trackables
+        (layers, models) whose variables and lookup tables they use."""
+        raise NotImplementedError(f"{self.name}: signatures")
+
+    def predict(self, export, inputs: list[str]) -> list[dict]:
+        """Answers from a loaded export (`tf.saved_model.load`) for the CLI's raw inputs."""
+        raise NotImplementedError(f"{self.name}: predict")
+
+    def cross_validation(self, config) -> Iterator[TaskData]:
+        """One `TaskData` per fold when `config.folds > 1` (optional: a task that binds
+        none refuses `folds=`)."""
+        raise UserError(f"{self.name} has no cross-validation (folds=)")
+
+    # ------------------------------------------------------------ hooks (defaults)
+
+    def prepare_config(self, config):
+        """The config with data-dependent defaults filled in (default: unchanged)."""
+        return config
 
     def monitoring(self, config) -> tuple[str, str]:
         """(monitor, mode): the validation metric that picks the best epoch for this
         config, and "min" or "max"."""
         return self.monitor, self.monitor_mode
 
-    @property
-    def Config(self) -> type:  # noqa: N802 - it is a class
-        """The task's config dataclass (a `common.config.TrainConfig`), from config.py."""
-        return self.part("Config")
-
-    @property
-    def Assets(self) -> type:  # noqa: N802 - it is a class
-        """The dataclass of JSON values a run keeps for exporting again, from data.py."""
-        return self.part("Assets")
-
-    @property
-    def datasets(self) -> tuple[str, ...]:
-        """The built-in and tensorflow-datasets names `dataset=` accepts (config.DATASETS)."""
-        return self.part("DATASETS")
-
-    def prepare_config(self, config):
-        """The config with data-dependent defaults filled in (default: unchanged)."""
-        return config
-
     def builtin_sources(self) -> dict[str, Callable[[], str]]:
         """Built-in dataset name -> a function that fetches it and describes it in a line."""
-        raise NotImplementedError
-
-    def part(self, name: str):
-        """`name` from this task's package, in the module `FUNCTION_MODULES` gives."""
-        package = type(self).__module__.rpartition(".")[0]
-        module = importlib.import_module(f"{package}.{FUNCTION_MODULES[name]}")
-        return getattr(module, name)
-
-    def load_data(self, config) -> TaskData:
-        """Read the source `config.dataset` names, clean and split it, and build the
-        assets (vocabularies, scalers) from the training part only."""
-        return self.part("load_data")(config)
-
-    def cross_validation(self, config) -> Iterator[TaskData]:
-        """One `TaskData` per fold when `config.folds > 1`; a task without
-        `data.cross_validation` refuses."""
-        try:
-            folds = self.part("cross_validation")
-        except AttributeError:
-            raise UserError(f"{self.name} has no cross-validation (folds=)") from None
-        return folds(config)
-
-    def build_model(self, config, assets) -> "keras.Model":  # noqa: F821
-        """The compiled Keras model. The trainer calls it inside the strategy's scope."""
-        return self.part("build_model")(config, assets)
+        raise NotImplementedError(f"{self.name}: builtin_sources")
 
     def load_model(self, path: Path):
-        """A run's saved `model.keras`. The task's model module is imported first, so the
+        """A run's saved `model.keras`. The task's task.py imported its model module, so the
         custom layers it defines are registered before Keras looks them up."""
         import keras
 
-        self.part("build_model")
         return keras.models.load_model(path, compile=False)
-
-    def make_datasets(self, config, data: TaskData, global_batch_size: int, input_context=None) -> dict:
-        """tf.data pipelines by part name ("train", "validation", "test").
-
-        With an `input_context` (a distribution strategy's), each pipeline reads only
-        its worker's shard and batches `per_replica_batch(global_batch_size, context)`.
-        """
-        return self.part("make_datasets")(config, data, global_batch_size, input_context)
-
-    def evaluate(self, model, config, data: TaskData, run_path: Path) -> dict:
-        """Held-out test metrics (JSON values) of the trained model, with any baselines
-        measured in the same run; may write plots and tables into `run_path`."""
-        return self.part("evaluate")(model, config, data, run_path)
-
-    def signatures(self, model, config, assets) -> tuple[dict[str, Signature], list]:
-        """The export's named signatures (one is "serving_default") and the trackables
-        (layers, models) whose variables and lookup tables they use."""
-        return self.part("signatures")(model, config, assets)
-
-    def predict(self, export, inputs: list[str]) -> list[dict]:
-        """Answers from a loaded export (`tf.saved_model.load`) for the CLI's raw inputs."""
-        return self.part("predict")(export, inputs)
 
     def callbacks(self, config, data: TaskData) -> list:
         """Extra Keras callbacks for `trainer.fit` (default: none). They run right after the epoch

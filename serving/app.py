@@ -317,8 +317,6 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
     async def model_list(request: Request) -> JSONResponse:
         """What the page needs: every served model's task, version and signatures (with
         their limits and output labels, from task.json)."""
-        from tasks import TASKS  # light: names only
-
         served = []
         for name, model in sorted(store.models.items()):
             if model.versions:
@@ -331,7 +329,7 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
                         "signatures": loaded.description.get("signatures", {}),
                     }
                 )
-        return JSONResponse({"models": served, "tasks": list(TASKS)})
+        return JSONResponse({"models": served})
 
     async def sweep_forever() -> None:
         while True:

@@ -1,8 +1,8 @@
-"""The generation task: what is its own; the contract's functions live in this package's
-data, model, metrics and serve modules (see `common.task`)."""
+"""The generation task: its own settings, and its package's functions bound to the
+contract (`common.task`)."""
 
 from common.task import RECURRENT_VARIANTS, Task
-from tasks.generation import config, data, metrics
+from tasks.generation import config, data, metrics, model, serve
 
 
 class GenerationTask(Task):
@@ -13,8 +13,16 @@ class GenerationTask(Task):
     # The exact perplexity over the whole validation text, which a callback adds each epoch.
     monitor = "val_perplexity"
 
-    def prepare_config(self, options):
-        return config.resolve_defaults(options)
+    Config = config.Config
+    Assets = data.Assets
+    datasets = config.DATASETS
+    prepare_config = staticmethod(config.resolve_defaults)
+    load_data = staticmethod(data.load_data)
+    make_datasets = staticmethod(data.make_datasets)
+    build_model = staticmethod(model.build_model)
+    evaluate = staticmethod(metrics.evaluate)
+    signatures = staticmethod(serve.signatures)
+    predict = staticmethod(serve.predict)
 
     def builtin_sources(self):
         return {
@@ -22,9 +30,9 @@ class GenerationTask(Task):
             "ptb": lambda: f"{sum(len(part[0]) for part in data.read_ptb().documents.values())} characters",
         }
 
-    def callbacks(self, options, loaded):
-        extra = [metrics.ExactValidationPerplexity(options, loaded.assets, loaded.ids["validation"])]
-        if options.batching == "sequential":
+    def callbacks(self, config, data):
+        extra = [metrics.ExactValidationPerplexity(config, data.assets, data.ids["validation"])]
+        if config.batching == "sequential":
             extra.insert(0, metrics.ResetStates())
         return extra
 

@@ -1,8 +1,8 @@
-"""The sentiment task: what is its own; the contract's functions live in this package's
-data, model, metrics and serve modules (see `common.task`)."""
+"""The sentiment task: its own settings, and its package's functions bound to the contract
+(`common.task`)."""
 
 from common.task import Task
-from tasks.sentiment import data
+from tasks.sentiment import config, data, metrics, model, serve
 
 
 class SentimentTask(Task):
@@ -10,6 +10,17 @@ class SentimentTask(Task):
     summary = "sentence in, class out (many-to-one); MR movie reviews by default"
     example_input = ("a gripping, funny film",)
     main_metrics = ("accuracy", "macro_f1")
+
+    Config = config.Config
+    Assets = data.Assets
+    datasets = config.DATASETS
+    load_data = staticmethod(data.load_data)
+    cross_validation = staticmethod(data.cross_validation)
+    make_datasets = staticmethod(data.make_datasets)
+    build_model = staticmethod(model.build_model)
+    evaluate = staticmethod(metrics.evaluate)
+    signatures = staticmethod(serve.signatures)
+    predict = staticmethod(serve.predict)
 
     def monitoring(self, config) -> tuple[str, str]:
         """Validation loss (the default) or accuracy picks the best epoch. With a high

@@ -1,8 +1,8 @@
-"""The tagging task: what is its own; the contract's functions live in this package's
-data, model, metrics and serve modules (see `common.task`)."""
+"""The tagging task: its own settings, and its package's functions bound to the contract
+(`common.task`)."""
 
 from common.task import Task
-from tasks.tagging import data
+from tasks.tagging import config, data, metrics, model, serve
 
 
 def describe(sentences) -> str:
@@ -20,17 +20,27 @@ class TaggingTask(Task):
     monitor = "val_tag_f1"
     monitor_mode = "max"
 
+    Config = config.Config
+    Assets = data.Assets
+    datasets = config.DATASETS
+    load_data = staticmethod(data.load_data)
+    make_datasets = staticmethod(data.make_datasets)
+    build_model = staticmethod(model.build_model)
+    evaluate = staticmethod(metrics.evaluate)
+    signatures = staticmethod(serve.signatures)
+    predict = staticmethod(serve.predict)
+
     def builtin_sources(self):
         return {
             "wnut16": lambda: describe(data.read_wnut16()),
             "wsj_pos": lambda: describe(data.read_wsj_pos()),
         }
 
-    def result_line(self, scores):
-        line = f"test token accuracy {scores['token_accuracy']:.4f}"
-        baseline = scores["baseline"]
-        if "f1" in scores:
-            line += f", entity F1 {scores['f1']:.4f} (per-word baseline {baseline['f1']:.4f})"
+    def result_line(self, metrics):
+        line = f"test token accuracy {metrics['token_accuracy']:.4f}"
+        baseline = metrics["baseline"]
+        if "f1" in metrics:
+            line += f", entity F1 {metrics['f1']:.4f} (per-word baseline {baseline['f1']:.4f})"
         return line + f"; baseline token accuracy {baseline['token_accuracy']:.4f}"
 
 

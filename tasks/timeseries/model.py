@@ -104,3 +104,11 @@ class StartFromLinear(keras.callbacks.Callback):
                 layer.set_weights([self.kernel, self.bias])
             elif layer.name == "recurrent_forecast":
                 layer.set_weights([np.zeros_like(weight) for weight in layer.get_weights()])
+
+
+def highway_callbacks(config: Config, data) -> list:
+    """The task's callbacks (`Task.callbacks`): start from the least-squares linear
+    forecast when the model has a highway, nothing otherwise."""
+    if not highway_steps(config):
+        return []
+    return [StartFromLinear(*least_squares_highway(config, data.windows))]

@@ -1,8 +1,8 @@
-"""The forecasting task: what is its own; the contract's functions live in this package's
-data, model, metrics and serve modules (see `common.task`)."""
+"""The forecasting task: its own settings, and its package's functions bound to the
+contract (`common.task`)."""
 
 from common.task import RECURRENT_VARIANTS, Task
-from tasks.timeseries import config, data, metrics, model
+from tasks.timeseries import config, data, metrics, model, serve
 
 
 def describe(series) -> str:
@@ -15,8 +15,19 @@ class TimeseriesTask(Task):
     example_input = ()  # no window given: the forecast after the last window of the series
     main_metrics = metrics.MAIN_METRICS
 
-    def prepare_config(self, options):
-        return config.resolve_defaults(options)
+    Config = config.Config
+    Assets = data.Assets
+    datasets = config.DATASETS
+    prepare_config = staticmethod(config.resolve_defaults)
+    load_data = staticmethod(data.load_data)
+    make_datasets = staticmethod(data.make_datasets)
+    build_model = staticmethod(model.build_model)
+    evaluate = staticmethod(metrics.evaluate)
+    signatures = staticmethod(serve.signatures)
+    predict = staticmethod(serve.predict)
+    # The linear highway starts from the least-squares fit (nothing to do without one).
+    callbacks = staticmethod(model.highway_callbacks)
+    result_line = staticmethod(metrics.describe_scores)
 
     def builtin_sources(self):
         defaults = config.Config()
@@ -25,14 +36,6 @@ class TimeseriesTask(Task):
             "co2": lambda: describe(data.read_co2(defaults)),
             "electricity": lambda: describe(data.read_electricity(defaults)),
         }
-
-    def callbacks(self, options, loaded):
-        if not config.highway_steps(options):
-            return []
-        return [model.StartFromLinear(*model.least_squares_highway(options, loaded.windows))]
-
-    def result_line(self, scores):
-        return metrics.describe_scores(scores)
 
     def variants(self):
         # A forecaster must not read the future: no bidirectional rows.

@@ -1,8 +1,8 @@
-"""The translation task (see `common.task` for the contract; the parts live in this package)."""
+"""The translation task: its own settings, and its package's functions bound to the
+contract (`common.task`)."""
 
 from common.task import Task
-from tasks.translation import data, metrics
-from tasks.translation.config import ATTENTIONS
+from tasks.translation import config, data, metrics, model, serve
 
 
 class TranslationTask(Task):
@@ -13,9 +13,19 @@ class TranslationTask(Task):
     example_input = ("In the beginning God created the heaven and the earth.",)
     main_metrics = ("bleu", "chrf")
 
+    Config = config.Config
+    Assets = data.Assets
+    datasets = config.DATASETS
+    load_data = staticmethod(data.load_data)
+    make_datasets = staticmethod(data.make_datasets)
+    build_model = staticmethod(model.build_model)
+    evaluate = staticmethod(metrics.evaluate)
+    signatures = staticmethod(serve.signatures)
+    predict = staticmethod(serve.predict)
+
     def variants(self):
-        """What `make compare` trains: no attention, additive, multiplicative and scaled."""
-        return {f"attention_{attention}": {"attention": attention} for attention in ATTENTIONS}
+        """What `make compare` trains: each attention, and none."""
+        return {f"attention_{attention}": {"attention": attention} for attention in config.ATTENTIONS}
 
     def callbacks(self, config, data):
         """The attention's health after every epoch (nothing to watch without attention)."""

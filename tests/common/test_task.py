@@ -9,7 +9,7 @@ from common.config import TrainConfig
 from common.errors import UserError
 from common.task import (
     BIDIRECTIONAL_VARIANTS,
-    FUNCTION_MODULES,
+    CONTRACT,
     Task,
     load_assets,
     per_replica_batch,
@@ -61,12 +61,13 @@ def test_the_default_result_line_and_variants():
 
 
 @pytest.mark.parametrize("name", TASKS)
-def test_every_task_package_supplies_the_whole_contract(name):
+def test_every_task_binds_the_whole_contract_to_its_own_package(name):
     task = get_task(name)
-    for part, module in FUNCTION_MODULES.items():
-        if part != "cross_validation":
-            found = task.part(part)
-            assert isinstance(found, tuple) or found.__module__ == f"tasks.{name}.{module}", part
+    for part in CONTRACT:
+        bound = getattr(type(task), part)
+        assert bound is not getattr(Task, part), f"{name} does not bind {part}"
+        if callable(bound) and not isinstance(bound, type):
+            assert bound.__module__.startswith(f"tasks.{name}."), part  # its own code, found by grep
     assert issubclass(task.Config, TrainConfig) and dataclasses.is_dataclass(task.Assets)
     assert task.datasets and task.main_metrics and task.builtin_sources()
 
@@ -74,4 +75,10 @@ def test_every_task_package_supplies_the_whole_contract(name):
 def test_a_task_without_cross_validation_refuses_folds():
     with pytest.raises(UserError, match="timeseries has no cross-validation"):
         get_task("timeseries").cross_validation(None)
-    assert get_task("sentiment").part("cross_validation").__module__ == "tasks.sentiment.data"
+    assert get_task("sentiment").cross_validation.__module__ == "tasks.sentiment.data"
+
+
+def test_the_registry_names_each_task_by_its_own_name():
+    assert list(TASKS) == sorted(TASKS) and all(get_task(name).name == name for name in TASKS)
+    with pytest.raises(UserError, match="unknown task 'poetry'; choose one of generation, sentiment"):
+        get_task("poetry")

@@ -137,5 +137,4 @@ def check_health_and_metrics(client):
 def test_the_page_and_the_model_list(client):
     assert "RNN task suite" in client.get("/").text
     listing = client.get("/api/models").json()
-    assert {model["task"] for model in listing["models"]} == set(listing["tasks"])
-    assert set(listing["tasks"]) >= {"sentiment", "tagging", "timeseries"}
+    assert {model["task"] for model in listing["models"]} >= {"sentiment", "tagging", "timeseries"}
