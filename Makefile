@@ -55,7 +55,7 @@ data: $(VENV)/.installed-$(VARIANT)
 train:
 	$(PYTHON) main.py train $(TASK) $(OVERRIDES)
 
-# One worker of a training run on several machines (README: Training on several machines).
+# One worker of a training run on several machines (docs/distributed.md).
 comma := ,
 space := $(subst ,, )
 WORKER_LIST = [$(subst $(space),$(comma),$(patsubst %,"%",$(subst $(comma),$(space),$(WORKERS))))]
@@ -68,7 +68,7 @@ compare:
 	$(PYTHON) main.py compare $(TASK) $(OVERRIDES)
 
 # ||dL/dh_t|| by time step for SimpleRNN, GRU and LSTM, at init and after training with and
-# without clipping (README: Gradient flow); a few minutes on 2 CPU cores.
+# without clipping (tasks/sentiment/README.md, "Gradient flow through time (`make gradients`)"); a few minutes on 2 CPU cores.
 gradients:
 	$(PYTHON) main.py gradients $(TASK) $(OVERRIDES)
 

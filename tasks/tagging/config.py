@@ -24,7 +24,7 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
     word_dropout: float = option(0.05, "share of training words replaced by unknown, so unknown words learn a vector")
     max_length: int = option(100, "training sentences longer than this are cut into pieces; serving tags any length")
     embedding_dim: int = option(100, "word embedding size (taken from the vectors when embeddings= is set)")
-    # GloVe beat embeddings trained from scratch on every seed of both built-in sets (README).
+    # GloVe beat embeddings trained from scratch on every seed of both built-in sets (docs/findings/tagging.md).
     embeddings: str = option(
         "glove-6b-50d", "pretrained word vectors: glove-6b-50d (built in), a word2vec/GloVe file, or '' (from scratch)"
     )
@@ -43,7 +43,7 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
     learning_rate: float = option(3e-3, "Adam learning rate (higher than the suite's 1e-3: few, rare entities)")
     batch_size: int = option(16, "sentences per batch and replica (small data: more updates per epoch)")
     # 40, not 25: wsj_pos validation was still rising at 25 (best epochs 18, 27, 24 at 40);
-    # wnut16 stops early long before either cap (README, "With GloVe 6B 50d on wsj_pos").
+    # wnut16 stops early long before either cap (docs/findings/tagging.md, "With GloVe 6B 50d on wsj_pos").
     epochs: int = option(40, "maximum training epochs (early stopping on validation tag F1 may end sooner)")
     patience: int = option(6, "early stopping: epochs without a better validation tag F1 (it is noisy)")
 

@@ -1,11 +1,11 @@
 """Translation options: the shared groups plus the task's own fields.
 
 The defaults are sized for `make train TASK=translation` on two CPU cores in about a
-quarter of an hour (README, "Choosing the defaults"): Bible verses of at most 20 words on
-each side (8,601 of the 31,077 aligned verses), vocabularies of up to 8,000 words seen at
-least twice, a one-layer bidirectional LSTM encoder of 128 units per direction and a
-256-unit LSTM decoder with cross attention (README, "Why the old default plateaued"), beam
-search of width 5.
+quarter of an hour (docs/findings/translation.md, "Choosing the defaults"): Bible verses
+of at most 20 words on each side (8,601 of the 31,077 aligned verses), vocabularies of
+up to 8,000 words seen at least twice, a one-layer bidirectional LSTM encoder of 128
+units per direction and a 256-unit LSTM decoder with cross attention
+(docs/findings/translation.md, "Why the old default plateaued"), beam search of width 5.
 """
 
 import dataclasses
@@ -27,7 +27,8 @@ TFDS_DATASETS = {"ted_hrlr_translate/pt_to_en": ("pt", "en")}  # name -> (source
 DATASETS = (*BUILTIN_DATASETS, *TFDS_DATASETS)
 ATTENTIONS = ("none", "additive", "multiplicative", "scaled", "cross")
 SPLITS = ("book", "random")
-# Serving caps (documented in the README): longer sources are cut, longer outputs stop.
+# Serving caps: longer sources are cut, longer outputs stop
+# (tasks/translation/README.md, "Model and the options that matter").
 SERVE_MAX_SOURCE_TOKENS = 200
 SERVE_MAX_OUTPUT_TOKENS = 300
 
@@ -36,7 +37,7 @@ SERVE_MAX_OUTPUT_TOKENS = 300
 class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOptions, TrainConfig):
     _WORDS_ONLY = (
         "translation is word level only: subword (sentencepiece) tokenization in the graph needs "
-        "tensorflow-text, and the export must load with plain TensorFlow (README, translation)"
+        "tensorflow-text, and the export must load with plain TensorFlow (see tasks/translation/README.md)"
     )
     REFUSED_OPTIONS: ClassVar[dict[str, str]] = {"tokenizer": _WORDS_ONLY, "subword": _WORDS_ONLY}
 
@@ -47,7 +48,7 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
     skip_bad_lines: bool = option(True, "TSV lines without a tab or with an empty side: skip and count (false: error)")
     split: str = option("book", "bible_en_es: hold out whole books (book) or random verses (random)")
 
-    # Words: the budget of two CPU cores decides these (README, "Choosing the defaults").
+    # Words: the budget of two CPU cores decides these (docs/findings/translation.md, "Choosing the defaults").
     max_length: int = option(20, "pairs with more words than this on either side are left out (all parts)")
     max_vocabulary: int = option(8000, "vocabulary size per language, padding, unknown, start and end included")
     min_frequency: int = option(2, "training words seen fewer times become [UNK]")

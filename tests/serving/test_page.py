@@ -1,7 +1,7 @@
 """The page at `/` in a real headless browser (Debian's chromium, driven by selenium):
 every one of the five boxes answers, bad input gets a readable sentence, and a screenshot
 of each box is saved. They go to a temporary folder, so a test run never changes the
-repository; to refresh the ones the README shows:
+repository; to refresh the ones docs/serving.md shows:
 
     SCREENSHOTS_TO=docs/serving .venv/bin/python -m pytest tests/serving/test_page.py
 """
