@@ -11,7 +11,7 @@ TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
 OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(TARGET),target=$(TARGET)) $(if $(FEATURES),features=$(FEATURES)) $(if $(TIME),time_column=$(TIME)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
-.PHONY: help install browser data train train-worker compare gradients export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve bench-faults bench-distributed bench-loop serve test test-all lint format clean
+.PHONY: help install browser data train train-worker compare gradients export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-serve bench-faults bench-distributed bench-loop bench-determinism serve test test-all lint format clean
 
 # A bare `make` only prints help; it never installs anything.
 help:
@@ -21,6 +21,7 @@ help:
 	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | test | test-all | lint"
 	@echo "make serve [HOST=..] [PORT=..] [MODELS=..] | bench | bench-tagging | bench-timeseries | bench-generation"
 	@echo "make bench-translation | bench-serve | bench-faults | bench-distributed | bench-loop"
+	@echo "make bench-determinism [ARGS=\"tasks=sentiment,tagging repeats=2\"]"
 	@echo
 	@test -x $(PYTHON) && $(PYTHON) main.py --help 2>/dev/null || echo "(run 'make install' first for the task list)"
 
@@ -104,6 +105,9 @@ bench-distributed:  # two workers on 127.0.0.1 vs one process: examples/s, valid
 
 bench-loop:  # reference check: Keras's model.fit vs the trainer's epoch loop, same results and speed?
 	$(PYTHON) -m bench.training_loop $(ARGS)
+
+bench-determinism:  # seconds per epoch with TensorFlow op determinism on and off, each task's default; same result twice?
+	$(PYTHON) -m bench.determinism $(ARGS)
 
 bench-serve:  # throughput and latency at 1, 8, 64 clients, with and without batching, on 127.0.0.1
 	$(PYTHON) -m bench.serve_load $(ARGS)
