@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from common import sources, text
 from common.errors import UserError
-from common.task import PARTS, TaskData, per_replica_batch, shard
+from common.pipeline import per_replica_batch, shard
+from common.task import PARTS, TaskData
 from tasks.generation.config import TFDS_DATASETS, Config
 
 # Licence: the Project Gutenberg texts are in the public domain; package under the MIT licence.

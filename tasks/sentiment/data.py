@@ -7,11 +7,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import sources, splits, text
+from common import pipeline, sources, splits, text
 from common.embedding import widen_vocabulary
 from common.errors import UserError
+from common.pipeline import per_replica_batch, shard
 from common.tables import FORMATS, line_of_row, read_table, require_columns
-from common.task import TaskData, per_replica_batch, shard
+from common.task import TaskData
 from tasks.sentiment.config import DATASETS, TFDS_DATASETS, Config
 
 # Licence: MIT (vaderSentiment); sentences from Pang & Lee's sentence polarity dataset v1.0
@@ -219,7 +220,12 @@ def make_datasets(config: Config, data: Data, global_batch_size: int, input_cont
                 dataset = dataset.shuffle(len(texts), seed=config.seed)
             datasets[part] = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
         else:
-            datasets[part] = text.bucketed_dataset(
-                ids, labels, batch_size, shuffle=part == "train", seed=config.seed, input_context=input_context
+            datasets[part] = pipeline.bucketed_batches(
+                (ids, labels),
+                ids.row_lengths().numpy(),
+                batch_size,
+                shuffle=part == "train",
+                seed=config.seed,
+                input_context=input_context,
             )
     return datasets

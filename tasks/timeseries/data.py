@@ -11,8 +11,9 @@ import pandas
 
 from common import sources
 from common.errors import UserError
+from common.pipeline import per_replica_batch
 from common.tables import FORMATS
-from common.task import TaskData, per_replica_batch
+from common.task import TaskData
 from tasks.timeseries import windowing
 from tasks.timeseries.config import DATASETS, Config, feature_names, resolve_defaults
 
