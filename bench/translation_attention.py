@@ -23,10 +23,10 @@ import tensorflow as tf
 
 from common import reports, text, trainer
 from common.config import apply_overrides
+from common.decoding import IMPOSSIBLE
 from common.runs import write_report
 from tasks.translation import metrics as translation_metrics
 from tasks.translation.data import Assets, normalize, reattach_marks
-from tasks.translation.model import _IMPOSSIBLE
 from tasks.translation.serve import Translator
 from tasks.translation.task import TASK
 
@@ -73,14 +73,14 @@ class PythonLoopBeam:
         _, state = self.encode(tf.constant([sentence]))
         state = tf.nest.map_structure(lambda tensor: tf.repeat(tensor, width, axis=0), state)
         tokens = np.full(width, text.START_ID, np.int32)
-        log_probs = np.where(np.arange(width) == 0, 0.0, _IMPOSSIBLE)
+        log_probs = np.where(np.arange(width) == 0, 0.0, IMPOSSIBLE)
         lengths, finished, history = np.zeros(width, int), np.zeros(width, bool), [[] for _ in range(width)]
         for _ in range(max_length):
             if finished.all():
                 break
             logits, new_state = self.step(tf.constant(tokens), state)
             step_log_probs = tf.nn.log_softmax(logits).numpy()
-            candidates = np.where(finished[:, None], _IMPOSSIBLE, log_probs[:, None] + step_log_probs).ravel()
+            candidates = np.where(finished[:, None], IMPOSSIBLE, log_probs[:, None] + step_log_probs).ravel()
             best = np.argsort(-candidates, kind="stable")[:width]
             live = np.cumsum(~finished) - (~finished)  # the j-th live slot takes the j-th best
             picked = best[live]

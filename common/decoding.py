@@ -29,7 +29,7 @@ from common.errors import UserError
 
 # A log-probability so low that a hypothesis carrying it never wins, yet finite, so that
 # sums and divisions of it never give NaN the way -inf - -inf would.
-_IMPOSSIBLE = -1e9
+IMPOSSIBLE = -1e9
 
 
 def sample(
@@ -129,7 +129,7 @@ def beam_search(step, start_tokens, state, max_length, end_id, beam_width=4, len
     row_offsets = tf.range(batch_size)[:, tf.newaxis] * beam_width
 
     def keep_going(index, tokens, state, log_probs, lengths, finished, token_history, parent_history):
-        hopeless = log_probs < _IMPOSSIBLE / 2
+        hopeless = log_probs < IMPOSSIBLE / 2
         return (index < max_length) & ~tf.reduce_all(finished | hopeless)
 
     def body(index, tokens, state, log_probs, lengths, finished, token_history, parent_history):
@@ -148,7 +148,7 @@ def beam_search(step, start_tokens, state, max_length, end_id, beam_width=4, len
         return index + 1, next_tokens, new_state, log_probs, lengths, finished, token_history, parent_history
 
     # Only the first beam starts alive; copies of it would fill the beam with duplicates.
-    first_beam_only = tf.where(tf.range(beam_width) == 0, 0.0, _IMPOSSIBLE)
+    first_beam_only = tf.where(tf.range(beam_width) == 0, 0.0, IMPOSSIBLE)
     initial = (
         tf.constant(0),
         tf.repeat(start_tokens, beam_width),
@@ -185,7 +185,7 @@ def _advance_beams(step_log_probs, log_probs, lengths, finished, end_id):
     vocabulary_size = tf.shape(step_log_probs)[2]
     candidates = log_probs[:, :, tf.newaxis] + step_log_probs
     # Finished beams offer no continuation: they keep their own slot instead.
-    candidates = tf.where(finished[:, :, tf.newaxis], _IMPOSSIBLE, candidates)
+    candidates = tf.where(finished[:, :, tf.newaxis], IMPOSSIBLE, candidates)
     candidates = tf.reshape(candidates, [tf.shape(log_probs)[0], -1])
     best_log_probs, best_candidates = tf.math.top_k(candidates, k=beam_width)
     # The j-th live slot of a row (in slot order) takes the row's j-th best continuation.

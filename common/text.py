@@ -1,13 +1,13 @@
-"""Text utilities shared by every text task: tokenization, vocabulary, batching.
+"""Text utilities shared by every text task: tokenization, vocabulary, ids and back.
 
 One rule holds throughout: the Python side that counts tokens to build the vocabulary
 and the in-graph `TextVectorization` layer that the export carries use the same
 standardization and split, so a word the model saw in training maps to the same id
 when a server sends raw text.
 
-Sequences are right-padded with id 0 and masked (the condition cuDNN needs), batched
-in buckets of similar length, and by default never empty: an empty text becomes a single
-out-of-vocabulary token, because a fully masked row crashes cuDNN.
+Sequences are right-padded with id 0 and masked (the condition cuDNN needs), and by
+default never empty: an empty text becomes a single out-of-vocabulary token, because a
+fully masked row crashes cuDNN. `common.pipeline.bucketed_batches` batches them.
 
 Generation and translation need two more things, both opt-in so that classifiers and
 taggers see no change: start and end markers (`build_vocabulary(..., reserved=(START_TOKEN,
@@ -20,7 +20,6 @@ import collections
 import json
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 PADDING_TOKEN = ""
@@ -284,43 +283,6 @@ class TextDecoder(keras.layers.Layer):
         config = super().get_config()
         config.update(vocabulary=list(self.vocabulary), level=self.level)
         return config
-
-
-def length_boundaries(lengths, bucket_count: int = 8) -> list[int]:
-    """Bucket boundaries at length quantiles, so each bucket holds a similar share."""
-    lengths = np.asarray(lengths)
-    if lengths.size == 0:
-        return []
-    quantiles = np.quantile(lengths, np.linspace(0, 1, bucket_count + 1)[1:-1])
-    return sorted({int(q) + 1 for q in quantiles if q + 1 < lengths.max() + 1})
-
-
-def bucketed_dataset(
-    features, targets, batch_size: int, shuffle: bool = False, seed: int = 0, boundaries=None, input_context=None
-):
-    """A tf.data pipeline of right-padded batches, grouped by length.
-
-    `features` is a RaggedTensor of token ids; `targets` is a tensor of labels (one per
-    row) or a RaggedTensor of per-token labels (padded with 0 like the ids). With a
-    distribution strategy's `input_context`, only this worker's shard is read.
-    """
-    from common.task import shard
-
-    count = int(features.nrows())
-    if boundaries is None:
-        boundaries = length_boundaries(features.row_lengths().numpy())
-    dataset = shard(tf.data.Dataset.from_tensor_slices((features, targets)), input_context)
-    # Slices of a ragged tensor come out as ragged specs; identity makes them plain tensors.
-    dataset = dataset.map(lambda x, y: (tf.identity(x), tf.identity(y)), num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.cache()
-    if shuffle:
-        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.bucket_by_sequence_length(
-        element_length_func=lambda x, y: tf.shape(x)[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-    )
-    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def pad_in_front(ids, length: int):

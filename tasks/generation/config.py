@@ -12,7 +12,9 @@ from common.config import EmbeddingOptions, RecurrentOptions, TextOptions, Train
 from common.errors import UserError
 
 TFDS_DATASETS = ("tiny_shakespeare",)
-DATASETS = ("shakespeare", "ptb", *TFDS_DATASETS)
+BUILTIN_DATASETS = ("shakespeare", "ptb")
+DATASETS = (*BUILTIN_DATASETS, *TFDS_DATASETS)
+USER_FILES = "a UTF-8 text file of your own"
 BATCHINGS = ("random", "sequential")
 OPTIMIZERS = ("adam", "sgd")
 
@@ -41,7 +43,7 @@ class Config(EmbeddingOptions, TextOptions, RecurrentOptions, TrainConfig):
         "future it should predict",
     }
 
-    dataset: str = option("shakespeare", f"{', '.join(DATASETS)}, or a UTF-8 text file of your own")
+    dataset: str = option("shakespeare", f"{', '.join(DATASETS)}, or {USER_FILES}")
     validation_file: str = option("", "optional separate validation text (else a contiguous block of dataset)")
     tokenizer: str = option(
         "", "char, word (punctuation split off) or token (split at spaces only); '': char, token for ptb"

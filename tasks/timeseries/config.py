@@ -48,6 +48,7 @@ FILE_DEFAULTS = {
 }
 
 DATASETS = tuple(DATASET_DEFAULTS)
+USER_FILES = "a CSV/TSV/JSONL file of your own"
 
 MODES = ("direct", "autoregressive")
 
@@ -62,7 +63,7 @@ class Config(RecurrentOptions, TrainConfig):
         "bidirectional": "a forecaster must never read values after its forecast origin",
     }
 
-    dataset: str = option("sunspots", f"{', '.join(DATASETS)}, or a CSV/TSV/JSONL file of your own")
+    dataset: str = option("sunspots", f"{', '.join(DATASETS)}, or {USER_FILES}")
     target: str = option("", "column to forecast, in your own file")
     features: str = option("", "comma-separated extra input columns, in your own file")
     time_column: str = option("", "date/time column, in your own file (parsed, sorted, gaps filled)")

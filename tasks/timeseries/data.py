@@ -11,10 +11,10 @@ import pandas
 
 from common import sources
 from common.errors import UserError
-from common.tables import FORMATS
-from common.task import TaskData, per_replica_batch
+from common.pipeline import per_replica_batch
+from common.task import TaskData
 from tasks.timeseries import windowing
-from tasks.timeseries.config import DATASETS, Config, feature_names, resolve_defaults
+from tasks.timeseries.config import DATASETS, USER_FILES, Config, feature_names, resolve_defaults
 
 # Licence: MIT (pmdarima); sunspots from R datasets, electricity demand from Taylor (2003)
 PMDARIMA_PACKAGE = sources.RegistryPackage(
@@ -101,16 +101,14 @@ def read_user_series(config: Config) -> windowing.Series:
 
 def load_series(config: Config) -> tuple[windowing.Series, str]:
     """The series named by `config.dataset` and a description of where it came from."""
-    name = config.dataset
+    name = sources.resolve_dataset(config.dataset, "timeseries", DATASETS, (), USER_FILES).name
     if name == "sunspots":
         return read_sunspots(config), "sunspots (pmdarima 2.1.1 wheel)"
     if name == "co2":
         return read_co2(config), "Mauna Loa CO2 (statsmodels)"
     if name == "electricity":
         return read_electricity(config), "electricity demand (pmdarima 2.1.1 wheel, Taylor 2003)"
-    if name.lower().endswith(tuple(FORMATS)):
-        return read_user_series(config), str(name)
-    raise UserError(f"unknown dataset {name!r} for timeseries: use {', '.join(DATASETS)}, or a .csv/.tsv/.jsonl file")
+    return read_user_series(config), name
 
 
 def load_data(config: Config) -> Data:

@@ -17,8 +17,8 @@ import pandas
 import tensorflow as tf
 
 from common.errors import UserError
+from common.pipeline import shard
 from common.tables import line_of_row, read_table, require_columns
-from common.task import shard
 
 PARTS = ("train", "validation", "test")
 MISSING_MARKERS = {"", "na", "nan", "null", "none", "n/a", "?"}

@@ -25,6 +25,7 @@ from common.errors import UserError
 BUILTIN_DATASETS = ("bible_en_es",)
 TFDS_DATASETS = {"ted_hrlr_translate/pt_to_en": ("pt", "en")}  # name -> (source, target) features
 DATASETS = (*BUILTIN_DATASETS, *TFDS_DATASETS)
+USER_FILES = "a TSV file of source<TAB>target pairs"
 ATTENTIONS = ("none", "additive", "multiplicative", "scaled", "cross")
 SPLITS = ("book", "random")
 # Serving caps: longer sources are cut, longer outputs stop
@@ -42,7 +43,7 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
     REFUSED_OPTIONS: ClassVar[dict[str, str]] = {"tokenizer": _WORDS_ONLY, "subword": _WORDS_ONLY}
 
     # The data and how it is cut.
-    dataset: str = option("bible_en_es", f"{', '.join(DATASETS)}, or a TSV file of source<TAB>target pairs")
+    dataset: str = option("bible_en_es", f"{', '.join(DATASETS)}, or {USER_FILES}")
     validation_file: str = option("", "optional separate validation file (TSV pairs, like dataset)")
     reverse: bool = option(False, "swap the columns of a TSV file: target<TAB>source")
     skip_bad_lines: bool = option(True, "TSV lines without a tab or with an empty side: skip and count (false: error)")

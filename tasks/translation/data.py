@@ -12,12 +12,13 @@ import unicodedata
 import numpy as np
 import tensorflow as tf
 
-from common import sources, text
+from common import pipeline, sources, splits, text
 from common.embedding import widen_vocabulary
 from common.errors import UserError
+from common.pipeline import per_replica_batch
 from common.tables import read_text_file
-from common.task import TaskData, per_replica_batch, shard
-from tasks.translation.config import SERVE_MAX_SOURCE_TOKENS, TFDS_DATASETS, Config
+from common.task import TaskData
+from tasks.translation.config import BUILTIN_DATASETS, SERVE_MAX_SOURCE_TOKENS, TFDS_DATASETS, USER_FILES, Config
 
 
 def sword_package(package: str, version: str, sha256: str, description: str) -> sources.DebianPackage:
@@ -222,16 +223,13 @@ def read_tfds(name: str) -> Corpus:
 
 def load_corpus(config: Config) -> Corpus:
     """The source named by `config.dataset`, with `validation_file` / `test_file` if given."""
-    name = config.dataset.removeprefix("tfds:")
-    if name == "bible_en_es":
+    source = sources.resolve_dataset(config.dataset, "translation", BUILTIN_DATASETS, TFDS_DATASETS, USER_FILES)
+    if source.kind == "builtin":
         corpus = read_bible()
-    elif name in TFDS_DATASETS:
-        corpus = read_tfds(name)
-    elif not name.lower().endswith((".tsv", ".tab", ".txt")):
-        known = ", ".join(("bible_en_es", *TFDS_DATASETS))
-        raise UserError(f"unknown dataset {name!r} for translation: use {known}, or a .tsv file of source<TAB>target")
+    elif source.kind == "tfds":
+        corpus = read_tfds(source.name)
     else:
-        corpus = Corpus(*read_pairs_file(name, config.reverse, config.skip_bad_lines), str(name), {})
+        corpus = Corpus(*read_pairs_file(source.name, config.reverse, config.skip_bad_lines), source.name, {})
     for part, path in (("validation", config.validation_file), ("test", config.test_file)):
         if path:
             corpus.fixed[part] = read_pairs_file(path, config.reverse, config.skip_bad_lines)
@@ -264,42 +262,6 @@ def short_enough(sources_: list[str], targets: list[str], config: Config) -> np.
     return np.flatnonzero((np.array(lengths[0]) <= config.max_length) & (np.array(lengths[1]) <= config.max_length))
 
 
-def split_by_group(groups: list[str], shares: dict[str, float], seed: int) -> tuple[dict, dict]:
-    """Whole groups (books) to validation and test, in a seeded order, until each part holds
-    about its share of the rows; the rest is training. Returns (part -> row indices,
-    part -> the groups held out)."""
-    names = list(dict.fromkeys(groups))
-    sizes = {name: 0 for name in names}
-    for name in groups:
-        sizes[name] += 1
-    order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
-    wanted = {part: share * len(groups) for part, share in shares.items()}
-    held = {part: [] for part in shares}
-    counts = dict.fromkeys(shares, 0)
-    for name in order:
-        # A book that would overfill every part (Psalms, say) stays in training.
-        part = next((part for part in shares if counts[part] + sizes[name] <= 1.2 * wanted[part]), None)
-        if part is not None:
-            held[part].append(name)
-            counts[part] += sizes[name]
-    part_of = {name: part for part, names_held in held.items() for name in names_held}
-    rows = {part: [] for part in ("train", *shares)}
-    for index, name in enumerate(groups):
-        rows[part_of.get(name, "train")].append(index)
-    return {part: np.array(indices, dtype=int) for part, indices in rows.items()}, held
-
-
-def split_at_random(count: int, shares: dict[str, float], seed: int) -> dict:
-    """Row indices of each part, drawn at random (seeded)."""
-    order = np.random.default_rng(seed).permutation(count)
-    rows, start = {}, 0
-    for part, share in shares.items():
-        size = int(round(share * count))
-        rows[part], start = np.sort(order[start : start + size]), start + size
-    rows["train"] = np.sort(order[start:])
-    return rows
-
-
 def make_data(config: Config, corpus: Corpus) -> Data:
     """Filter by length, split (held-out books listed in the summary), and build the
     vocabularies from the training part only (with `embedding_vocabulary=train+vectors`,
@@ -313,10 +275,13 @@ def make_data(config: Config, corpus: Corpus) -> Data:
     summary = dict(corpus.summary, source=corpus.description, max_words_per_side=config.max_length)
     summary["pairs_dropped_too_long"] = len(corpus.sources) - len(kept)
     if corpus.groups and config.split == "book":
-        rows, held = split_by_group([corpus.groups[i] for i in kept], shares, config.data_split_seed)
+        rows, held = splits.group_split([corpus.groups[i] for i in kept], shares, config.data_split_seed)
         summary.update({f"{part}_books": names for part, names in held.items()})
     else:
-        rows = split_at_random(len(kept), shares, config.data_split_seed)
+        rows = {
+            part: np.sort(indices)
+            for part, indices in splits.random_split(len(kept), shares, config.data_split_seed).items()
+        }
     pairs = {
         part: ([corpus.sources[kept[i]] for i in indices], [corpus.targets[kept[i]] for i in indices])
         for part, indices in rows.items()
@@ -346,8 +311,8 @@ def make_data(config: Config, corpus: Corpus) -> Data:
     )
     summary.update({f"{part}_pairs": len(part_pairs[0]) for part, part_pairs in pairs.items()})
     summary.update(source_vocabulary=len(assets.source_vocabulary), target_vocabulary=len(assets.target_vocabulary))
-    splits = {part: [int(kept[i]) for i in indices] for part, indices in rows.items()}
-    return Data(assets=assets, summary=summary, splits=splits, train_examples=len(pairs["train"][0]), pairs=pairs)
+    split = {part: [int(kept[i]) for i in indices] for part, indices in rows.items()}
+    return Data(assets=assets, summary=summary, splits=split, train_examples=len(pairs["train"][0]), pairs=pairs)
 
 
 def load_data(config: Config) -> Data:
@@ -380,21 +345,29 @@ def encode_pairs(config: Config, assets: Assets, sources_: list[str], targets: l
     return tf.cast(source_ids, tf.int32), tf.cast(target_ids, tf.int32)
 
 
+def teacher_forcing(source, target):
+    """A batch of (source, [START] w1 .. wn [END]) -> ((source, [START] w1 .. wn), w1 .. wn [END]):
+    the decoder reads the target shifted right and learns to write the next word."""
+    return (source, target[:, :-1]), target[:, 1:]
+
+
+def target_length(source, target):
+    return tf.shape(target)[0]
+
+
 def pair_dataset(source_ids, target_ids, batch_size: int, shuffle=False, seed=0, input_context=None):
     """((source, target input), target output) batches, right-padded, grouped by target
     length: the decoder reads [START] w1 .. wn and learns to write w1 .. wn [END]."""
-    dataset = shard(tf.data.Dataset.from_tensor_slices((source_ids, target_ids)), input_context)
-    dataset = dataset.map(lambda s, t: (tf.identity(s), tf.identity(t)), num_parallel_calls=tf.data.AUTOTUNE).cache()
-    if shuffle:
-        dataset = dataset.shuffle(int(source_ids.nrows()), seed=seed, reshuffle_each_iteration=True)
-    boundaries = text.length_boundaries(target_ids.row_lengths().numpy())
-    dataset = dataset.bucket_by_sequence_length(
-        element_length_func=lambda s, t: tf.shape(t)[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+    return pipeline.bucketed_batches(
+        (source_ids, target_ids),
+        target_ids.row_lengths().numpy(),
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        input_context=input_context,
+        length_of=target_length,
+        finish=teacher_forcing,
     )
-    dataset = dataset.map(lambda s, t: ((s, t[:, :-1]), t[:, 1:]), num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def make_datasets(config: Config, data: Data, global_batch_size: int, input_context=None) -> dict:

@@ -175,3 +175,24 @@ def test_two_fetches_at_once_download_once(package):
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         paths = list(pool.map(lambda _: sources.extract(spec, download=slow_download), range(2)))
     assert calls == ["toy==1.0"] and paths[0] == paths[1] and (paths[0] / "toy-1.0" / "data.txt").exists()
+
+
+def test_a_dataset_is_a_built_in_name_a_tfds_name_or_an_existing_file(tmp_path):
+    def resolve(value):
+        return sources.resolve_dataset(value, "toy", ("mine",), {"imdb_reviews": "text"}, "a CSV file")
+
+    assert resolve("mine") == sources.DatasetSource("builtin", "mine")
+    assert resolve("imdb_reviews") == resolve("tfds:imdb_reviews") == sources.DatasetSource("tfds", "imdb_reviews")
+    path = tmp_path / "rows.csv"
+    path.write_text("text,label\n")
+    assert resolve(str(path)) == sources.DatasetSource("file", str(path))
+    for value in ("mien", "tfds:mine", str(tmp_path / "missing.csv"), str(tmp_path)):
+        with pytest.raises(UserError) as error:
+            resolve(value)
+        message = str(error.value)
+        assert message.startswith(f"unknown dataset {value!r} for toy: ") and "data file not found" in message
+        assert (
+            "use mine, imdb_reviews (tensorflow-datasets ones also as tfds:<name>), or the path of a CSV file"
+            in message
+        )
+        assert "\n" not in message

@@ -1,9 +1,8 @@
-"""The task contract's shared pieces: assets records and input sharding."""
+"""The task contract's shared pieces: assets records, result lines and variants."""
 
 import dataclasses
 
 import pytest
-import tensorflow as tf
 
 from common.config import TrainConfig
 from common.errors import UserError
@@ -12,9 +11,7 @@ from common.task import (
     CONTRACT,
     Task,
     load_assets,
-    per_replica_batch,
     save_assets,
-    shard,
 )
 from tasks import TASKS, get_task
 
@@ -40,14 +37,6 @@ def test_missing_or_damaged_assets_are_one_line_errors(tmp_path):
     (tmp_path / "assets.json").write_text('{"vocabulary": [')
     with pytest.raises(UserError, match="damaged"):
         load_assets(ToyAssets, tmp_path / "assets.json")
-
-
-def test_each_input_pipeline_reads_its_own_share():
-    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=4)
-    assert per_replica_batch(64, context) == 16 and per_replica_batch(64) == 64
-    dataset = tf.data.Dataset.range(10)
-    assert list(shard(dataset, context).as_numpy_iterator()) == [1, 3, 5, 7, 9]
-    assert len(list(shard(dataset).as_numpy_iterator())) == 10
 
 
 def test_the_default_result_line_and_variants():

@@ -42,27 +42,6 @@ def test_character_vocabulary_round_trips_spaces_and_newlines(tmp_path):
     assert " " in vocabulary and "\n" in vocabulary
 
 
-def test_bucketed_batches_are_right_padded_grouped_and_keep_labels():
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(1, 40, size=200)
-    rows = [list(range(1, length + 1)) for length in lengths]  # row i: 1..length, so length = label
-    ids = tf.ragged.constant(rows, dtype=tf.int64)
-    labels = tf.constant(lengths, dtype=tf.int32)
-    padded_cells = 0
-    seen = 0
-    for batch_ids, batch_labels in text.bucketed_dataset(ids, labels, batch_size=16, shuffle=True, seed=1):
-        batch_ids = batch_ids.numpy()
-        real = (batch_ids != 0).sum(axis=1)
-        assert real.tolist() == batch_labels.numpy().tolist()  # labels stay with their rows
-        for row, length in zip(batch_ids, real):
-            assert (row[:length] != 0).all() and (row[length:] == 0).all()  # padding at the end
-        padded_cells += batch_ids.size
-        seen += len(batch_ids)
-    assert seen == 200
-    # Bucketing pads far less than padding everything to the longest row.
-    assert padded_cells < 0.7 * 200 * lengths.max()
-
-
 def test_pad_in_front_matches_keras_pad_sequences():
     rows = [[3, 4, 5], [6], [7, 8]]
     expected = keras.utils.pad_sequences(rows, maxlen=4)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from common import splits
 from common.config import apply_overrides
 from common.errors import UserError
 from tasks.translation import data
@@ -66,7 +67,7 @@ def test_unknown_dataset_names_the_choices():
 
 def test_split_by_book_keeps_each_book_in_one_part():
     groups = [book for book in "ABCDEFGHIJ" for _ in range(10)]
-    rows, held = data.split_by_group(groups, {"validation": 0.2, "test": 0.2}, seed=1)
+    rows, held = splits.group_split(groups, {"validation": 0.2, "test": 0.2}, seed=1)
     assert sorted(np.concatenate(list(rows.values())).tolist()) == list(range(100))
     books = {part: {groups[i] for i in indices} for part, indices in rows.items()}
     assert books["validation"] == set(held["validation"]) and books["test"] == set(held["test"])
@@ -75,7 +76,7 @@ def test_split_by_book_keeps_each_book_in_one_part():
 
 
 def test_random_split_covers_every_row_once():
-    rows = data.split_at_random(50, {"validation": 0.1, "test": 0.2}, seed=3)
+    rows = splits.random_split(50, {"validation": 0.1, "test": 0.2}, seed=3)
     assert [len(rows[part]) for part in ("train", "validation", "test")] == [35, 5, 10]
     assert sorted(np.concatenate(list(rows.values())).tolist()) == list(range(50))
 
