@@ -34,8 +34,6 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import tensorflow as tf
-
 from common.errors import UserError
 from common.files import write_text_atomically
 
@@ -152,7 +150,7 @@ class Task:
         """tf.data pipelines by part name: "train", "validation" and "test".
 
         With an `input_context` (a distribution strategy's), each pipeline reads only
-        its worker's shard and batches `per_replica_batch(global_batch_size, context)`.
+        its worker's shard and batches `common.pipeline.per_replica_batch(global_batch_size, context)`.
         """
         raise NotImplementedError(f"{self.name}: make_datasets")
 
@@ -235,20 +233,3 @@ def load_assets(assets_class, path: Path):
         raise UserError(f"{path} is missing: the run was made by an older version; train it again") from None
     except (KeyError, json.JSONDecodeError) as error:
         raise UserError(f"{path} is damaged or from an older version ({error}); train the run again") from None
-
-
-# ---------------------------------------------------------------- input pipelines under a strategy
-
-
-def per_replica_batch(global_batch_size: int, input_context=None) -> int:
-    """The batch one pipeline makes: the global batch, or its replica's share of it."""
-    if input_context is None:
-        return global_batch_size
-    return input_context.get_per_replica_batch_size(global_batch_size)
-
-
-def shard(dataset: tf.data.Dataset, input_context=None) -> tf.data.Dataset:
-    """Each input pipeline (worker) keeps only its own share of the examples."""
-    if input_context is None or input_context.num_input_pipelines == 1:
-        return dataset
-    return dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)

@@ -36,7 +36,6 @@ from tasks.translation.data import Assets
 
 # Never written by the decoder: padding, the unknown word and the start marker.
 FORBIDDEN_OUTPUTS = (text.PADDING_ID, text.UNKNOWN_ID, text.START_ID)
-_IMPOSSIBLE = -1e9
 # Decoding stops after ratio * the longest source + this many words.
 OUTPUT_SLACK = 5
 
@@ -199,7 +198,7 @@ class Seq2Seq:
         encoded = Encoded(state.get("memory"), state.get("keys"), state["mask"], [])
         logits, _ = self.head(output[:, tf.newaxis, :], encoded)
         vocabulary = tf.shape(logits)[-1]
-        forbidden = tf.reduce_sum(tf.one_hot(FORBIDDEN_OUTPUTS, vocabulary), axis=0) * _IMPOSSIBLE
+        forbidden = tf.reduce_sum(tf.one_hot(FORBIDDEN_OUTPUTS, vocabulary), axis=0) * decoding.IMPOSSIBLE
         return logits[:, 0, :] + forbidden, {**state, "decoder": list(decoder_states)}
 
 
