@@ -274,7 +274,8 @@ def swap_in_new_version(base: Path, port: int):
 def main(arguments) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     batched = export_latest(folder / "batched")
-    batched |= export_latest(folder / "batched", ("generation",))
+    if arguments.part in ("all", "isolation"):
+        batched |= export_latest(folder / "batched", ("generation",))
     unbatched = {name: folder / "unbatched" / name for name in MODELS}
     for name in MODELS:
         shutil.copytree(batched[name], unbatched[name])
@@ -282,9 +283,9 @@ def main(arguments) -> None:
     # Both servers run at once and each row is measured on one, then at once on the
     # other, so that a machine busy with other work slows both alike.
     servers = {True: start_server(batched, 8611, True), False: start_server(unbatched, 8612, False)}
-    rows = []
+    rows, isolated = [], None
     try:
-        for model in MODELS:
+        for model in MODELS if arguments.part in ("all", "batching") else ():
             for clients in CLIENTS:
                 for batching, port in ((True, 8611), (False, 8612)):
                     during = swap_in_new_version(batched[model], port) if batching and clients == 8 else None
@@ -296,7 +297,8 @@ def main(arguments) -> None:
                     rows.append({"model": model, "batching": batching, "clients": clients, **result})
                     print(f"{model} batching={batching} clients={clients}: {result}", file=sys.stderr)
         remote, local = batch_of_32(8611, batched["sentiment"])
-        isolated = isolation(8611)
+        if arguments.part in ("all", "isolation"):
+            isolated = isolation(8611)
     finally:
         for server in servers.values():
             server.terminate()
@@ -307,7 +309,7 @@ def main(arguments) -> None:
         values = [str(row["batching"]), str(row["clients"]), str(row["requests"])]
         values += [f"{row[key]:.1f}" for key in ("per_second", "p50_ms", "p99_ms")] + [str(row["errors"])]
         print(f"{row['model']:<10}" + "".join(f"{value:>9}" for value in values))
-    for model in MODELS:
+    for model in MODELS if rows else ():
         with_batching = next(r for r in rows if r["model"] == model and r["batching"] and r["clients"] == 64)
         without = next(r for r in rows if r["model"] == model and not r["batching"] and r["clients"] == 64)
         ratio = with_batching["per_second"] / without["per_second"]
@@ -316,6 +318,12 @@ def main(arguments) -> None:
     print(f"sentiment, 32 sentences: {times} = {remote / local:.2f}x")
     print(f"errors (non-200 or answer differing from the in-process call): {sum(row['errors'] for row in rows)}")
     print("(a new version was swapped in during each model's 8-client run with batching)")
+    if isolated:
+        print_isolation(isolated)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def print_isolation(isolated: dict) -> None:
     loaded = f"p50 {isolated['loaded_p50_ms']:.1f} ms, p99 {isolated['loaded_p99_ms']:.1f} ms"
     print(
         f"sentiment with 4 heavy generations in flight (16 prompts, beam 8, length 1000; "
@@ -324,11 +332,13 @@ def main(arguments) -> None:
         f"p99 {isolated['idle_p99_ms']:.1f} ms; loaded p99 / idle p99 "
         f"= {isolated['loaded_p99_ms'] / isolated['idle_p99_ms']:.2f}x (goal: at most 2x)"
     )
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="requests per row (at most)")
     parser.add_argument("--seconds", type=float, default=20, help="seconds per row (at most)")
+    parser.add_argument(
+        "--part", choices=("all", "batching", "isolation"), default="all", help="only the batching or isolation rows"
+    )
     main(parser.parse_args())
