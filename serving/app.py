@@ -56,6 +56,7 @@ class ServerSettings:
     heavy_threads: int = 1  # worker processes of one model for its signatures with a work limit (beam search)
     heavy_niceness: int = 19  # how much lower the workers' CPU priority is (os.nice; 19: the lowest)
     heavy_max_waiting: int = 16  # heavy requests of one model running or queued; more are answered 429
+    heavy_prestart: bool = True  # start the workers when a model is loaded, not at its first heavy request
     batch_threads: int = 2  # batches of one signature computed at once (with batching)
     deadline_seconds: float = 30.0  # a request not answered by then gets a 504
     max_waiting: int = 64  # requests of one model running or queued; more are answered 429
@@ -350,6 +351,7 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
         if overloaded:
             answer["overloaded"] = overloaded
         answer["queues"] = {name: admission.active[name] for name in loaded}
+        answer["workers"] = {name: workers.running() for name, workers in pools.heavy.items()}
         return JSONResponse(answer, status_code=503 if overloaded else 200)
 
     async def prometheus(request: Request) -> Response:
@@ -372,14 +374,26 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
                 )
         return JSONResponse({"models": served})
 
+    def prestart() -> None:
+        """Workers for every model with heavy signatures, loading its newest version."""
+        if not settings.heavy_prestart:
+            return
+        for name, model in store.models.items():
+            if model.versions:
+                loaded = model.get()
+                if any(is_heavy(signature) for signature in loaded.signatures.values()):
+                    pools.workers(name).prestart(loaded.path)
+
     async def sweep_forever() -> None:
         while True:
             await asyncio.sleep(store.poll_seconds)
             sweep()
+            prestart()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         store.start()
+        prestart()
         sweeper = asyncio.get_running_loop().create_task(sweep_forever())
         try:
             yield

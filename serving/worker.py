@@ -9,9 +9,11 @@ process (`python -m serving.worker`) that lowers its own priority (`os.nice` 19 
 Linux's SCHED_BATCH policy) before it imports TensorFlow; the kernel then runs the
 server's threads first whenever they want a core, and the worker only on what is left.
 
-Each model with heavy signatures has `heavy_threads` workers (1 by default), started on
-its first heavy request; a worker loads the versions it is asked for (the two most
-recent are kept) and answers one call at a time over a socket pair. A call past its
+Each model with heavy signatures has `heavy_threads` workers (1 by default), started as
+soon as the model is loaded (they import TensorFlow and load the newest version at their
+low priority, so the first heavy request need not wait for that) or else by its first
+heavy request; a worker loads the versions it is asked for (the two most recently used
+are kept) and answers one call at a time over a socket pair. A call past its
 deadline stops the worker (a stuck beam search is really cancelled, not left running)
 and is a `DeadlinePassed`; a worker that dies is a `WorkerLost` (HTTP 503) and is started
 again on the next call. A refusal by the graph (a limit it asserts) comes back as
@@ -24,6 +26,7 @@ import queue
 import socket
 import subprocess
 import sys
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -56,10 +59,12 @@ class Worker:
         self.process: subprocess.Popen | None = None
         self.connection: Connection | None = None
         self.ready = False  # TensorFlow imported: the worker said so
+        self.lock = threading.Lock()  # held by a call, and by `prestart` while it starts one
 
-    def start(self) -> None:
+    def start(self, preload: Path | None = None) -> None:
         ours, theirs = socket.socketpair()
         command = [sys.executable, "-m", "serving.worker", str(theirs.fileno()), str(self.niceness)]
+        command += [str(preload)] if preload else []
         environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         with theirs:
             self.process = subprocess.Popen(
@@ -79,9 +84,23 @@ class Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def prestart(self, preload: Path) -> None:
+        """Start the worker, loading `preload`, unless it runs or a call is using it."""
+        if self.lock.acquire(blocking=False):
+            try:
+                if not self.alive():
+                    self.stop()
+                    self.start(preload)
+            finally:
+                self.lock.release()
+
     def call(self, path: Path, signature_name: str, arrays: dict, deadline: float) -> dict:
         """The signature's outputs for `arrays`, computed in the worker before `deadline`
         (a `time.monotonic()` time)."""
+        with self.lock:
+            return self.locked_call(path, signature_name, arrays, deadline)
+
+    def locked_call(self, path: Path, signature_name: str, arrays: dict, deadline: float) -> dict:
         if time.monotonic() > deadline:
             raise DeadlinePassed("the deadline passed while the request was queued")
         if not self.alive():
@@ -128,9 +147,23 @@ class HeavyPool:
         finally:
             self.idle.put(worker)
 
+    def prestart(self, preload: Path) -> None:
+        """Start the workers that do not run (and are not in a call), loading `preload`."""
+        for worker in self.workers:
+            worker.prestart(preload)
+
+    def running(self) -> int:
+        return sum(worker.alive() for worker in self.workers)
+
     def stop(self) -> None:
         for worker in self.workers:
-            worker.stop()
+            if worker.lock.acquire(blocking=False):
+                try:
+                    worker.stop()
+                finally:
+                    worker.lock.release()
+            elif (process := worker.process) is not None:
+                process.kill()  # the call using it sees it gone, answers 503 and cleans up
 
 
 # ---------------------------------------------------------------- in the worker process
@@ -147,13 +180,18 @@ def lower_priority(niceness: int) -> None:
             pass
 
 
-def serve(connection: Connection) -> None:
-    """Answer calls until the server closes the socket: ("ok", outputs), ("refused",
-    TensorFlow's message) or ("failed", "Type: message")."""
+def serve(connection: Connection, preload: list[str]) -> None:
+    """Load `preload`, then answer calls until the server closes the socket: ("ok",
+    outputs), ("refused", TensorFlow's message) or ("failed", "Type: message")."""
     import numpy as np
     import tensorflow as tf
 
     exports: dict[str, object] = {}  # path -> loaded SavedModel, the most recently used last
+    for path in preload:
+        try:
+            exports[path] = tf.saved_model.load(path)
+        except Exception as problem:  # the call that needs it will say what went wrong
+            log.warning("the worker could not preload %s: %s", Path(path).name, type(problem).__name__)
     connection.send(("ready",))
     while True:
         try:
@@ -181,4 +219,4 @@ def serve(connection: Connection) -> None:
 if __name__ == "__main__":
     descriptor, niceness = int(sys.argv[1]), int(sys.argv[2])
     lower_priority(niceness)  # before TensorFlow starts its threads, so they inherit it
-    serve(Connection(descriptor))
+    serve(Connection(descriptor), sys.argv[3:])
