@@ -119,6 +119,8 @@ class Worker:
                 self.stop()  # really cancels the call: nothing keeps computing an answer nobody waits for
                 raise DeadlinePassed("the deadline passed while the worker computed the answer")
             status, payload = self.connection.recv()
+        except DeadlinePassed:  # a TimeoutError, hence an OSError: not a lost worker
+            raise
         except (EOFError, OSError) as problem:
             self.stop()
             raise WorkerLost(f"the worker of {self.name!r} stopped during the request; try again") from problem

@@ -1,68 +1,110 @@
 """Heavy signatures run in worker processes at the lowest CPU priority: started with the
 model, really stopped at a request's deadline, answered 503 and started again when one
-dies, and bounded by a queue of their own."""
+dies, bounded by a queue of their own. The worker itself is tested on a tiny export
+whose `spin` loops as often as asked (so a call is as long as a test needs)."""
 
 import concurrent.futures
+import os
 import time
 
 import httpx
+import numpy as np
 import psutil
+import pytest
+import tensorflow as tf
 
+from serving.worker import DeadlinePassed, GraphRefused, Worker, WorkerLost
 from tests.serving.test_edge import HEAVY, post, running
 
 SMALL = {"signature_name": "generate", "inputs": {**HEAVY["inputs"], "prompt": ["ROMEO:"], "max_length": 5}}
 
 
-def workers(model: str) -> list[psutil.Process]:
-    """This process's worker processes for `model` (started with its version to preload)."""
-    children = psutil.Process().children()
-    return [
-        child
-        for child in children
-        if "serving.worker" in child.cmdline() and any(f"/{model}/" in part for part in child.cmdline())
-    ]
+class Spinner(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int64, name="n")])
+    def spin(self, n):
+        tf.debugging.assert_non_negative(n, message="n must be at least 0")
+        (count,) = tf.while_loop(lambda i: i < n, lambda i: [i + 1], [tf.constant(0, tf.int64)])
+        return {"count": count}
 
 
-def answered(url: str, body: dict, seconds: float = 120) -> httpx.Response:
-    """The first answer that is not a 504 (the worker may still be starting)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        answer = post(url, "generation", body)
-        if answer.status_code != 504 or time.monotonic() > deadline:
-            return answer
+@pytest.fixture(scope="module")
+def spinner(tmp_path_factory):
+    path = tmp_path_factory.mktemp("spinner") / "1"
+    module = Spinner()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.spin})
+    return path
 
 
-def test_heavy_signatures_run_in_a_worker_at_the_lowest_priority_restarted_when_it_dies(toy_exports):
+@pytest.fixture
+def worker():
+    started = []
+    worker = Worker("spinner", 19, on_start=lambda: started.append(1))
+    worker.started = started
+    yield worker
+    worker.stop()
+
+
+def soon(seconds: float) -> float:
+    return time.monotonic() + seconds
+
+
+def ready(worker: Worker, spinner) -> None:
+    """Call until the worker has started (its start may outlast a short deadline)."""
+    for _ in range(60):
+        try:
+            worker.call(spinner, "serving_default", {"n": np.int64(3)}, soon(20))
+            return
+        except DeadlinePassed:
+            continue
+    raise AssertionError("the worker did not start")
+
+
+def test_a_worker_answers_at_the_lowest_priority_and_refusals_are_graph_errors(worker, spinner):
+    ready(worker, spinner)
+    assert worker.call(spinner, "serving_default", {"n": np.int64(1000)}, soon(60))["count"] == 1000
+    assert psutil.Process(worker.process.pid).nice() == 19
+    assert os.sched_getscheduler(worker.process.pid) == os.SCHED_IDLE
+    with pytest.raises(GraphRefused, match="n must be at least 0"):
+        worker.call(spinner, "serving_default", {"n": np.int64(-1)}, soon(60))
+    assert worker.started == [1]  # a refusal does not stop the worker
+
+
+def test_a_call_past_its_deadline_stops_the_worker_and_the_next_call_starts_another(worker, spinner):
+    ready(worker, spinner)
+    process = worker.process
+    with pytest.raises(DeadlinePassed, match="computed"):
+        worker.call(spinner, "serving_default", {"n": np.int64(10**12)}, soon(1))
+    assert process.poll() is not None  # stopped: nothing keeps computing the answer
+    ready(worker, spinner)
+    assert worker.started == [1, 1]
+
+
+def test_a_worker_that_dies_during_a_call_is_lost_and_started_again(worker, spinner):
+    ready(worker, spinner)
+    process = worker.process
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        call = pool.submit(worker.call, spinner, "serving_default", {"n": np.int64(10**12)}, soon(120))
+        time.sleep(0.5)
+        process.kill()
+        with pytest.raises(WorkerLost, match="try again"):
+            call.result()
+    ready(worker, spinner)
+    assert worker.started == [1, 1]
+
+
+def test_heavy_signatures_run_in_workers_started_with_their_models(toy_exports):
     with running(toy_exports[0], deadline_seconds=60) as url:
-        assert answered(url, SMALL).status_code == 200
-        (worker,) = workers("generation")
-        assert worker.nice() == 19
-        assert len(workers("translation")) == 1  # started with the model, before any request
-
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            heavy = pool.submit(post, url, "generation", HEAVY)
-            time.sleep(1.0)  # the worker is computing it
-            worker.kill()
-            lost = heavy.result()
-        assert lost.status_code == 503, lost.text
-        assert "try again" in lost.json()["error"] and lost.headers["retry-after"] == "1"
-
-        assert answered(url, SMALL).status_code == 200  # a new worker
-        assert [process.pid for process in workers("generation")] != [worker.pid]
-        metrics = httpx.get(f"{url}/metrics").text
-        assert 'serving_worker_starts_total{model="generation"} 2.0' in metrics
-        assert 'serving_rejected_total{model="generation",reason="worker_lost"} 1.0' in metrics
-        assert 'code="503",model="generation",signature="generate"' in metrics
-
-
-def test_a_heavy_call_past_its_deadline_stops_its_worker(toy_exports):
-    with running(toy_exports[0], deadline_seconds=3) as url:
-        assert answered(url, SMALL).status_code == 200
-        (worker,) = workers("generation")
-        answer = post(url, "generation", HEAVY)
-        assert answer.status_code == 504 and "deadline" in answer.json()["error"]
-        worker.wait(timeout=10)  # stopped: nothing keeps computing the answer
-        assert answered(url, SMALL).status_code == 200
+        children = [" ".join(child.cmdline()) for child in psutil.Process().children()]
+        workers = [line for line in children if "serving.worker" in line]
+        assert len(workers) == 2 and any("/generation/" in line for line in workers), workers
+        assert any("/translation/" in line for line in workers), workers
+        for _ in range(60):
+            answer = post(url, "generation", SMALL)
+            if answer.status_code != 504:  # the worker may still be starting
+                break
+        assert answer.status_code == 200, answer.text
+        assert httpx.get(f"{url}/healthz").json()["workers"] == {"generation": 1, "translation": 1}
+        assert 'serving_worker_starts_total{model="generation"} 1.0' in httpx.get(f"{url}/metrics").text
 
 
 def test_heavy_requests_have_a_queue_of_their_own(toy_exports):
