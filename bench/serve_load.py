@@ -222,8 +222,11 @@ def batch_of_32(port: int, base: Path, repeats: int = 40) -> tuple[float, float]
 
 
 async def sentiment_latencies(port: int, count: int = 0, until=None) -> list[float]:
-    """Seconds of one-sentence sentiment requests sent one after another: `count` of them,
-    or as many as fit until `until` (a task) is done."""
+    """Seconds of one-sentence sentiment requests sent one after another, 50 ms apart:
+    `count` of them, or as many as fit until `until` (a task) is done. Idle and loaded
+    requests are paced alike: back to back, a request finds the server's threads (and
+    TensorFlow's, which spin a while after work) still awake and its caches warm, which
+    made the idle p99 a different measurement from the loaded one."""
     connection = await Connection.open(port)
     latencies = []
     while len(latencies) < count or (until is not None and not until.done()):
@@ -231,8 +234,7 @@ async def sentiment_latencies(port: int, count: int = 0, until=None) -> list[flo
         status, _ = await connection.post("/v1/models/sentiment:predict", {"instances": [SENTENCES[0]]})
         latencies.append(time.perf_counter() - started)
         assert status == 200, status
-        if until is not None:
-            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)
     await connection.close()
     return latencies
 
