@@ -12,8 +12,9 @@ signature), swaps in a new version during the 8-client rows with batching, and c
 one HTTP request of 32 sentences with the in-process call of the signature on the same
 32, alternating the two. Ratios are measured side by side here. Last, with 4 heavy
 generation requests in flight (16 prompts, beam 8, length 1000 each; the latest
-generation run), one-sentence sentiment requests one after another: their latency
-against sentiment's idle p99 (goal: within 2x).
+generation run), one-sentence sentiment requests one after another, 50 ms apart: their
+latency against sentiment's idle p99, paced alike (goal: within 2x). `--part batching`
+or `--part isolation` runs only those rows.
 """
 
 import argparse

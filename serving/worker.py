@@ -175,10 +175,9 @@ def lower_priority(niceness: int) -> None:
     """The lowest CPU priority this process may take: `niceness` and, on Linux, the idle
     policy (SCHED_IDLE; SCHED_BATCH where it is refused). Threads started later inherit both.
 
-    Nice 19 alone was not enough (sentiment's p99 2.25x its idle p99 with 4 generations
-    running): the kernel still places a waking server thread behind a busy nice-19 one.
-    A core that runs only SCHED_IDLE threads counts as idle, so a server thread that
-    wakes (an event loop, a TensorFlow thread) is put there and runs at once."""
+    Nice 19 alone only gives the server's threads the larger share of a busy core; a core
+    that runs only SCHED_IDLE threads counts as idle, so a server thread that wakes (the
+    event loop, a TensorFlow thread) is put there and runs at once."""
     os.nice(niceness)
     for policy in ("SCHED_IDLE", "SCHED_BATCH"):
         if hasattr(os, "sched_setscheduler") and hasattr(os, policy):
