@@ -1,10 +1,12 @@
 """The HTTP application: TensorFlow Serving's REST API over the `ModelStore`, plus
 `/healthz`, `/metrics` (Prometheus), `/api/models` (for the page) and the page at `/`.
 
-Model calls run off the event loop in thread pools of their own per model (and apart for
-heavy signatures, such as beam search), each request with a deadline and each model with
-a bounded queue. A bad request is a 4xx with a one-line `{"error": ...}` and never
-reaches TensorFlow; nothing a client sends gets a 5xx.
+Model calls run off the event loop in thread pools of their own per model; heavy
+signatures (those with a work limit: beam search) run in low-priority worker processes
+of their own per model (serving.worker), so they cannot slow the other models down. Each
+request has a deadline and each model a bounded queue, its heavy signatures another. A
+bad request is a 4xx with a one-line `{"error": ...}` and never reaches TensorFlow;
+nothing a client sends gets a 5xx (a worker that dies is a 503, and is started again).
 """
 
 import asyncio
@@ -30,6 +32,7 @@ from serving import rest
 from serving.batching import Batcher, run_signature
 from serving.edge import LABELS, EdgeMiddleware, log, uvicorn_config
 from serving.models import ModelStore, NotFound
+from serving.worker import DeadlinePassed, GraphRefused, HeavyPool, WorkerLost
 
 PAGE = Path(__file__).with_name("page.html")
 MODEL_PATH = re.compile(
@@ -41,8 +44,14 @@ MODEL_PATH = re.compile(
 
 @dataclasses.dataclass
 class ServerSettings:
-    """Limits, deadlines and batching; every field is a `make serve` option."""
+    """Limits, deadlines, batching and workers (`make serve` sets some: main.py serve --help)."""
 
+    # With batching, a request's own Python work (HTTP, JSON, checks, the access log) and
+    # not the model sets the throughput at 64 clients on 2 cores: a batch of 32 costs the
+    # tagger 0.3 ms a row against 3.4 ms for one row alone. So the batching goal (3x the
+    # throughput without it) was met by making that work cheaper (serving/rest.py), with
+    # these defaults kept: a batch wait would only add latency, as requests already queue
+    # behind running batches, and batches over 32 rows cost as much per row.
     batching: bool = True
     max_batch_size: int = 32  # rows merged into one model call
     batch_wait_ms: float = 0.0  # extra wait for more requests after a batch's first (0: none)
@@ -50,7 +59,10 @@ class ServerSettings:
     max_body_bytes: int = 1 << 20  # 1 MiB
     max_string_length: int = 10_000  # characters in one input string
     threads: int = 2  # calls of one model's light signatures in parallel (each model has its own)
-    heavy_threads: int = 1  # calls in parallel of one model's signatures with a work limit (beam search)
+    heavy_threads: int = 1  # worker processes of one model for its signatures with a work limit (beam search)
+    heavy_niceness: int = 19  # how much lower the workers' CPU priority is (os.nice; 19: the lowest)
+    heavy_max_waiting: int = 16  # heavy requests of one model running or queued; more are answered 429
+    heavy_prestart: bool = True  # start the workers when a model is loaded, not at its first heavy request
     batch_threads: int = 2  # batches of one signature computed at once (with batching)
     deadline_seconds: float = 30.0  # a request not answered by then gets a 504
     max_waiting: int = 64  # requests of one model running or queued; more are answered 429
@@ -65,10 +77,6 @@ class TooLarge(ValueError):
 
 class Overloaded(RuntimeError):
     """A model with `max_waiting` requests already (HTTP 429)."""
-
-
-class DeadlinePassed(TimeoutError):
-    """A request whose deadline passed before its answer (HTTP 504)."""
 
 
 class Metrics:
@@ -92,16 +100,22 @@ class Metrics:
         self.rejected = Counter(
             "serving_rejected", "Requests refused for load or deadline", ["model", "reason"], registry=self.registry
         )
+        self.worker_starts = Counter(
+            "serving_worker_starts", "Heavy-signature worker processes started", ["model"], registry=self.registry
+        )
 
 
 class Pools:
-    """One thread pool per model for its light signatures and one for its heavy ones
-    (those with a work limit: beam search), so a model's long generations wait only for
-    each other and never take the threads of another model or signature."""
+    """One thread pool per model for its light signatures, and for its heavy ones (those
+    with a work limit: beam search) `heavy_threads` threads that each drive a worker
+    process of their own, so a model's long generations wait only for each other, never
+    take the threads of another model or signature, and get the CPU only when the server
+    does not want it."""
 
-    def __init__(self, settings: ServerSettings):
-        self.settings = settings
+    def __init__(self, settings: ServerSettings, metrics: Metrics):
+        self.settings, self.metrics = settings, metrics
         self.executors: dict[tuple, concurrent.futures.ThreadPoolExecutor] = {}
+        self.heavy: dict[str, HeavyPool] = {}
 
     def get(self, model: str, heavy: bool) -> concurrent.futures.ThreadPoolExecutor:
         key = (model, heavy)
@@ -110,9 +124,17 @@ class Pools:
             self.executors[key] = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix=f"{model}-")
         return self.executors[key]
 
+    def workers(self, model: str) -> HeavyPool:
+        if model not in self.heavy:
+            started = self.metrics.worker_starts.labels(model).inc
+            self.heavy[model] = HeavyPool(model, self.settings.heavy_threads, self.settings.heavy_niceness, started)
+        return self.heavy[model]
+
     def shutdown(self) -> None:
         for executor in self.executors.values():
             executor.shutdown(wait=False, cancel_futures=True)
+        for workers in self.heavy.values():
+            workers.stop()
 
 
 class Admission:
@@ -122,19 +144,28 @@ class Admission:
     def __init__(self, limit: int, metrics: Metrics):
         self.limit, self.metrics = limit, metrics
         self.active: collections.Counter = collections.Counter()
+        self.heavy: collections.Counter = collections.Counter()  # of which heavy (beam search)
         self.last_refusal: dict[str, float] = {}
 
     @contextlib.contextmanager
-    def enter(self, model: str):
+    def enter(self, model: str, heavy_limit: int | None = None):
+        """Count a request of `model` while it runs; with `heavy_limit`, a heavy one, which
+        is also refused when `heavy_limit` heavy requests of the model are there already."""
         if self.active[model] >= self.limit:
             self.refused(model, "queue_full")
             raise Overloaded(f"model {model!r} has {self.limit} requests waiting; try again shortly")
+        if heavy_limit is not None and self.heavy[model] >= heavy_limit:
+            self.refused(model, "heavy_queue_full")
+            raise Overloaded(f"model {model!r} has {heavy_limit} heavy requests waiting; try again shortly")
+        heavy = int(heavy_limit is not None)
         self.active[model] += 1
+        self.heavy[model] += heavy
         self.metrics.waiting.labels(model).set(self.active[model])
         try:
             yield
         finally:
             self.active[model] -= 1
+            self.heavy[model] -= heavy
             self.metrics.waiting.labels(model).set(self.active[model])
 
     def refused(self, model: str, reason: str) -> None:
@@ -146,6 +177,11 @@ class Admission:
         now = time.monotonic()
         recent = {model for model, when in self.last_refusal.items() if now - when < within_seconds}
         return sorted(recent | {model for model, count in self.active.items() if count >= self.limit})
+
+
+def is_heavy(signature) -> bool:
+    """Signatures with a work limit (rows x beam x length: beam search) run in workers."""
+    return "work" in signature.limits
 
 
 def before_deadline(deadline: float, function, *arguments):
@@ -192,7 +228,7 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
     """The Starlette application serving `store` (polled while the app runs)."""
     settings = settings or ServerSettings()
     metrics = Metrics()
-    pools = Pools(settings)
+    pools = Pools(settings, metrics)
     admission = Admission(settings.max_waiting, metrics)
     batchers: dict[tuple, Batcher] = {}
 
@@ -221,11 +257,16 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
                 batchers.pop(key).close()
 
     async def call(loaded, signature_name, signature, arrays, rows, deadline):
-        executor = pools.get(loaded.model, heavy="work" in signature.limits)
+        loop = asyncio.get_running_loop()
+        if is_heavy(signature):
+            metrics.batch_rows.labels(loaded.model, signature_name).observe(rows)
+            call = pools.workers(loaded.model).call
+            executor = pools.get(loaded.model, heavy=True)
+            return await loop.run_in_executor(executor, call, loaded.path, signature_name, arrays, deadline)
+        executor = pools.get(loaded.model, heavy=False)
         if settings.batching and signature.batchable:
             return await batcher_for(loaded, signature_name, signature, executor).call(arrays, rows)
         metrics.batch_rows.labels(loaded.model, signature_name).observe(rows)
-        loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, before_deadline, deadline, run_signature, signature, arrays)
 
     async def predict(request: Request, loaded) -> Response:
@@ -234,7 +275,7 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
         signature_name, signature = rest.pick_signature(loaded, body if isinstance(body, dict) else {})
         request.scope[LABELS] = (loaded.model, signature_name)
         arrays, form, rows = rest.parse_predict(body, signature, settings.max_rows, settings.max_string_length)
-        with admission.enter(loaded.model):
+        with admission.enter(loaded.model, settings.heavy_max_waiting if is_heavy(signature) else None):
             try:
                 remaining = max(deadline - time.monotonic(), 0)
                 outputs = await asyncio.wait_for(
@@ -245,6 +286,11 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
                 raise DeadlinePassed(f"no answer within the deadline of {settings.deadline_seconds:g} s") from None
             except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as problem:
                 raise rest.BadRequest(rest.graph_error(problem.message)) from None
+            except GraphRefused as problem:
+                raise rest.BadRequest(rest.graph_error(str(problem))) from None
+            except WorkerLost:
+                admission.refused(loaded.model, "worker_lost")
+                raise
         return JSONResponse(rest.format_answer(outputs, form, rows))
 
     async def models_endpoint(request: Request) -> Response:
@@ -266,6 +312,8 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
             response = error(429, one_line(problem), **{"retry-after": "1"})
         except DeadlinePassed as problem:
             response = error(504, one_line(problem))
+        except WorkerLost as problem:
+            response = error(503, one_line(problem), **{"retry-after": "1"})
         except ClientDisconnect:
             log.info("%s %s: the client went away before sending its whole request", request.method, request.url.path)
             response = error(499, "the client disconnected")
@@ -309,6 +357,7 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
         if overloaded:
             answer["overloaded"] = overloaded
         answer["queues"] = {name: admission.active[name] for name in loaded}
+        answer["workers"] = {name: workers.running() for name, workers in pools.heavy.items()}
         return JSONResponse(answer, status_code=503 if overloaded else 200)
 
     async def prometheus(request: Request) -> Response:
@@ -331,14 +380,26 @@ def create_app(store: ModelStore, settings: ServerSettings | None = None) -> Sta
                 )
         return JSONResponse({"models": served})
 
+    def prestart() -> None:
+        """Workers for every model with heavy signatures, loading its newest version."""
+        if not settings.heavy_prestart:
+            return
+        for name, model in store.models.items():
+            if model.versions:
+                loaded = model.get()
+                if any(is_heavy(signature) for signature in loaded.signatures.values()):
+                    pools.workers(name).prestart(loaded.path)
+
     async def sweep_forever() -> None:
         while True:
             await asyncio.sleep(store.poll_seconds)
             sweep()
+            prestart()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         store.start()
+        prestart()
         sweeper = asyncio.get_running_loop().create_task(sweep_forever())
         try:
             yield

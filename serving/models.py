@@ -7,6 +7,7 @@ remembered (it is retried only if its folder changes); the others keep serving.
 """
 
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -37,7 +38,7 @@ class SignatureInfo:
     padded_outputs: dict  # output name -> the output holding each row's length
     limits: dict = dataclasses.field(default_factory=dict)  # caps from task.json (common.limits)
 
-    @property
+    @functools.cached_property  # asked at every request; TensorFlow's shapes are slow
     def batchable(self) -> bool:
         """Requests can be merged when every input and output has a free leading (batch)
         axis and every other axis is fixed, or padded with a declared length."""
