@@ -136,6 +136,7 @@ def command_serve(arguments):
         batch_threads=arguments.batch_threads,
         deadline_seconds=arguments.deadline_seconds,
         max_waiting=arguments.max_waiting,
+        heavy_niceness=arguments.heavy_niceness,
     )
     store = ModelStore(find, poll_seconds=arguments.poll_seconds)
     names = ", ".join(sorted(bases)) or "nothing yet"
@@ -202,6 +203,15 @@ def parser(with_task_help: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("--no-batching", action="store_true", help="one model call per request")
     serve.add_argument("--deadline-seconds", type=float, default=30.0, help="a request unanswered by then gets 504")
     serve.add_argument("--max-waiting", type=int, default=64, help="requests per model at once; more get 429")
+    serve.add_argument(
+        "--heavy-niceness",
+        type=int,
+        default=19,
+        choices=range(20),
+        metavar="0..19",
+        help="CPU priority of beam-search workers below the server's (19: the lowest, SCHED_IDLE; "
+        "0: the server's own, for a machine shared with other busy jobs)",
+    )
     serve.set_defaults(handler=command_serve)
     data = commands.add_parser("data", help="fetch the built-in datasets into the cache")
     data.add_argument("task", nargs="?", default="")

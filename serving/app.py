@@ -60,7 +60,9 @@ class ServerSettings:
     max_string_length: int = 10_000  # characters in one input string
     threads: int = 2  # calls of one model's light signatures in parallel (each model has its own)
     heavy_threads: int = 1  # worker processes of one model for its signatures with a work limit (beam search)
-    heavy_niceness: int = 19  # how much lower the workers' CPU priority is (os.nice; 19: the lowest)
+    # How much lower the workers' CPU priority is (os.nice; 19: the lowest, with SCHED_IDLE;
+    # 0: the server's own, where other busy jobs share the machine and would starve them).
+    heavy_niceness: int = 19
     heavy_max_waiting: int = 16  # heavy requests of one model running or queued; more are answered 429
     heavy_prestart: bool = True  # start the workers when a model is loaded, not at its first heavy request
     batch_threads: int = 2  # batches of one signature computed at once (with batching)

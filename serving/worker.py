@@ -177,7 +177,11 @@ def lower_priority(niceness: int) -> None:
 
     Nice 19 alone only gives the server's threads the larger share of a busy core; a core
     that runs only SCHED_IDLE threads counts as idle, so a server thread that wakes (the
-    event loop, a TensorFlow thread) is put there and runs at once."""
+    event loop, a TensorFlow thread) is put there and runs at once. Niceness 0 keeps the
+    server's priority: SCHED_IDLE yields to every busy process on the machine, not only to
+    the server, so beside a training job even a tiny beam search can outlast its deadline."""
+    if niceness <= 0:
+        return
     os.nice(niceness)
     for policy in ("SCHED_IDLE", "SCHED_BATCH"):
         if hasattr(os, "sched_setscheduler") and hasattr(os, policy):

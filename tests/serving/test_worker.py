@@ -38,7 +38,8 @@ def spinner(tmp_path_factory):
 @pytest.fixture
 def worker():
     started = []
-    worker = Worker("spinner", 19, on_start=lambda: started.append(1))
+    # At the server's priority: beside a busy job, a SCHED_IDLE worker's start can take minutes.
+    worker = Worker("spinner", 0, on_start=lambda: started.append(1))
     worker.started = started
     yield worker
     worker.stop()
@@ -59,11 +60,26 @@ def ready(worker: Worker, spinner) -> None:
     raise AssertionError("the worker did not start")
 
 
-def test_a_worker_answers_at_the_lowest_priority_and_refusals_are_graph_errors(worker, spinner):
+def test_a_worker_takes_the_lowest_priority_before_it_imports_tensorflow(spinner):
+    worker = Worker("spinner", 19)
+    try:
+        worker.start(spinner)
+        process = psutil.Process(worker.process.pid)
+        for _ in range(600):  # its first statements: no need to wait for TensorFlow
+            if process.nice() == 19 and os.sched_getscheduler(process.pid) == os.SCHED_IDLE:
+                break
+            time.sleep(0.05)
+        assert process.nice() == 19 and os.sched_getscheduler(process.pid) == os.SCHED_IDLE
+    finally:
+        worker.stop()
+
+
+def test_niceness_0_keeps_the_servers_priority_and_refusals_are_graph_errors(worker, spinner):
+    """For a machine shared with busy jobs: SCHED_IDLE work yields to every process there."""
     ready(worker, spinner)
     assert worker.call(spinner, "serving_default", {"n": np.int64(1000)}, soon(60))["count"] == 1000
-    assert psutil.Process(worker.process.pid).nice() == 19
-    assert os.sched_getscheduler(worker.process.pid) == os.SCHED_IDLE
+    assert psutil.Process(worker.process.pid).nice() == psutil.Process().nice()
+    assert os.sched_getscheduler(worker.process.pid) == os.sched_getscheduler(0)
     with pytest.raises(GraphRefused, match="n must be at least 0"):
         worker.call(spinner, "serving_default", {"n": np.int64(-1)}, soon(60))
     assert worker.started == [1]  # a refusal does not stop the worker
