@@ -115,11 +115,16 @@ bench-serve:  # throughput and latency at 1, 8, 64 clients, with and without bat
 bench-translation:  # no attention vs additive vs multiplicative vs cross, greedy and beam; decoding speed
 	$(PYTHON) -m bench.translation_attention $(ARGS)
 
+# Two test processes (pytest-xdist) by default, one per core of the 2-core machines the
+# suite is sized for; TEST_JOBS=0 runs them all in this process, TEST_JOBS=auto one per core.
+TEST_JOBS ?= 2
+PYTEST = $(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist loadgroup
+
 test:
-	$(PYTHON) -m pytest -q -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 test-all:
-	$(PYTHON) -m pytest -q tests
+	$(PYTEST) tests
 
 lint:
 	$(PYTHON) -m ruff check .
