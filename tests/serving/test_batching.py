@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.app import ServerSettings, background_server, create_app
+from serving.app import background_server, create_app
 from serving.batching import Batcher
 from serving.models import ModelStore, SignatureInfo, find_models
+from tests.serving.conftest import server_settings
 
 SENTENCES = [
     "Obama visited New York",
@@ -28,7 +29,7 @@ SENTENCES = [
 
 def server(exports, **settings):
     store = ModelStore(lambda: find_models(exports), poll_seconds=60)
-    return background_server(create_app(store, ServerSettings(**settings)))
+    return background_server(create_app(store, server_settings(**settings)))
 
 
 def send_all(url, model, requests, clients=16):

@@ -8,8 +8,9 @@ import time
 
 import httpx
 
-from serving.app import ServerSettings, background_server, create_app
+from serving.app import background_server, create_app
 from serving.models import ModelStore, find_models
+from tests.serving.conftest import server_settings
 
 HEAVY = {
     "signature_name": "generate",
@@ -26,7 +27,7 @@ HEAVY = {
 
 
 def running(exports, **settings):
-    settings = ServerSettings(**settings)
+    settings = server_settings(**settings)
     store = ModelStore(lambda: find_models(exports), poll_seconds=60)
     return background_server(create_app(store, settings), settings=settings)
 

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.app import ServerSettings, background_server, create_app
+from serving.app import background_server, create_app
 from serving.models import ModelStore, find_models
+from tests.serving.conftest import server_settings
 
 DEADLINE = 20.0
 EXAMPLES = 110  # per model type: 550 requests in all
@@ -74,7 +75,7 @@ def server(toy_exports):
     store = ModelStore(lambda: find_models(toy_exports[0]), poll_seconds=60)
     # Workers at the server's priority: this test is about what requests hold, and beside a
     # training job a SCHED_IDLE worker can wait past any deadline (a 504 the machine caused).
-    options = ServerSettings(deadline_seconds=DEADLINE, heavy_niceness=0)
+    options = server_settings(deadline_seconds=DEADLINE)
     with background_server(create_app(store, options), settings=options) as url, httpx.Client(base_url=url) as http:
         yield http
 

@@ -15,8 +15,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from common.errors import UserError
-from serving.app import ServerSettings, background_server, create_app
+from serving.app import background_server, create_app
 from serving.models import ModelStore, find_models
+from tests.serving.conftest import server_settings
 
 
 def add_version(base, number, source=1):
@@ -60,7 +61,7 @@ def test_models_folders_given_by_hand(exports, tmp_path):
 
 def test_a_version_swapped_in_under_load_loses_no_request(exports):
     store = ModelStore(lambda: find_models(exports), poll_seconds=0.1)
-    with background_server(create_app(store, ServerSettings(batch_wait_ms=5))) as url:
+    with background_server(create_app(store, server_settings(batch_wait_ms=5))) as url:
         stop, codes = threading.Event(), []
 
         def keep_asking():
@@ -98,7 +99,7 @@ def break_version(base, number):
 
 def test_a_failed_version_is_retried_when_its_folder_changes_and_its_error_has_no_path(exports):
     store = ModelStore(lambda: find_models(exports), poll_seconds=60)
-    with TestClient(create_app(store, ServerSettings())) as client:
+    with TestClient(create_app(store, server_settings())) as client:
         break_version(exports / "sentiment", 3)
         store.poll()
         status = client.get("/v1/models/sentiment").json()["model_version_status"]
@@ -121,7 +122,7 @@ def test_load_and_remove_50_times_frees_batchers_and_memory(exports):
     """Each cycle loads a new version, asks it once (which makes its batcher) and removes
     it. Bound: the process grows by less than 50 MiB over the 50 cycles, after 3 to warm up."""
     store = ModelStore(lambda: find_models(exports), poll_seconds=3600)
-    app = create_app(store, ServerSettings())
+    app = create_app(store, server_settings())
     with TestClient(app) as client:
         for cycle in range(53):
             if cycle == 3:

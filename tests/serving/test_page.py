@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from serving.app import ServerSettings, background_server, create_app
+from serving.app import background_server, create_app
 from serving.models import ModelStore, find_models
+from tests.serving.conftest import server_settings
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -68,7 +69,7 @@ def test_the_page_answers_in_a_browser(browser, toy_exports, tmp_path):
     screenshots = Path(os.environ.get("SCREENSHOTS_TO") or tmp_path)
     screenshots.mkdir(parents=True, exist_ok=True)
     store = ModelStore(lambda: find_models(toy_exports[0]), poll_seconds=60)
-    with background_server(create_app(store, ServerSettings())) as url:
+    with background_server(create_app(store, server_settings())) as url:
         browser.get(url)
         assert browser.find_element(By.CSS_SELECTOR, "meta[name=viewport]")
         wait = WebDriverWait(browser, 60)
