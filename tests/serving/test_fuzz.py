@@ -73,8 +73,6 @@ def request_bodies(metadata: dict):
 @pytest.fixture(scope="module")
 def server(toy_exports):
     store = ModelStore(lambda: find_models(toy_exports[0]), poll_seconds=60)
-    # Workers at the server's priority: this test is about what requests hold, and beside a
-    # training job a SCHED_IDLE worker can wait past any deadline (a 504 the machine caused).
     options = server_settings(deadline_seconds=DEADLINE)
     with background_server(create_app(store, options), settings=options) as url, httpx.Client(base_url=url) as http:
         yield http
