@@ -1,0 +1,137 @@
+"""The translation default over seeds: 5 training seeds x 2 data splits, one table.
+
+    python -m bench.translation_seeds [key=value ...]   (or: make bench-translation-seeds)
+
+Each cell is `make train TASK=translation ARGS="seed=S split_seed=D"` (the training seed
+draws initialisation, dropout and batch order; the split seed draws which books are held
+out). The cell with S = D is the default command itself. A cell already trained (same
+config, in the same runs folder) is reused and an interrupted one resumes, so the ten
+trainings (about 35 minutes each on two idle CPU cores) can be spread over several
+sittings. `train=0` trains nothing and reports the cells finished so far.
+
+Options: `seeds=42,43,44,45,46`, `split_seeds=42,43`, `train=1`; anything else is a
+training option applied to every cell (`attention=none`, say, for the no-attention
+baseline over the same seeds). The table (per run, then mean ± std over runs, per split
+and overall, and the issue's bars) is printed and written to
+runs/translation/seeds-<time>.md.
+"""
+
+import sys
+
+from common import reports, trainer
+from common.compare import finished_run
+from common.config import apply_overrides
+from common.errors import UserError
+from common.runs import write_report
+from tasks.translation.metrics import LOCKED_SHARE
+from tasks.translation.task import TASK
+
+SEEDS = (42, 43, 44, 45, 46)
+SPLIT_SEEDS = (42, 43)
+# What the default must reach on every run and on the mean (held-out books, beam search).
+LEAST_BLEU, LEAST_MEAN_BLEU, MOST_STD_BLEU = 12.0, 15.0, 2.0
+
+
+def parse_arguments(arguments: list[str]) -> tuple[tuple[int, ...], tuple[int, ...], bool, list[str]]:
+    """Seeds, split seeds, whether to train, and the remaining training options."""
+    seeds, split_seeds, train, overrides = SEEDS, SPLIT_SEEDS, True, []
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        try:
+            if key == "seeds":
+                seeds = tuple(int(part) for part in value.split(","))
+            elif key == "split_seeds":
+                split_seeds = tuple(int(part) for part in value.split(","))
+            elif key == "train":
+                train = value not in ("0", "no", "false")
+            else:
+                overrides.append(argument)
+        except ValueError:
+            raise UserError(f"{key}={value!r}: give whole numbers separated by commas, e.g. {key}=42,43") from None
+    return seeds, split_seeds, train, overrides
+
+
+def cell_config(seed: int, split_seed: int, overrides: list[str]):
+    """The config of one cell; split_seed=0 when it equals the seed, so the S = D cell is
+    exactly the default command (and finds its run)."""
+    split_option = 0 if split_seed == seed else split_seed
+    return apply_overrides(TASK.Config(), ["verbose=2", *overrides, f"seed={seed}", f"split_seed={split_option}"])
+
+
+def run_cell(seed: int, split_seed: int, overrides: list[str], train: bool) -> dict | None:
+    """The cell's metrics (training it first if asked and needed), or None."""
+    config = cell_config(seed, split_seed, overrides)
+    run_path = finished_run(TASK, config)
+    if run_path is None and train:
+        print(f"== seed {seed}, split seed {split_seed} {' '.join(overrides)}", file=sys.stderr, flush=True)
+        run_path = trainer.train(TASK, config)
+    if run_path is None:
+        return None
+    return dict(reports.read_json(run_path / "metrics.json"), seed=seed, split_seed=split_seed, run=run_path.name)
+
+
+def per_run_table(rows: list[dict], beam_width: int) -> str:
+    header = ["split seed", "seed", f"BLEU (beam {beam_width})", "chrF", "greedy BLEU", "epochs", "train min"]
+    header += ["s/epoch", "attention first / last", "entropy", "run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [str(row["split_seed"]), str(row["seed"])]
+        cells += [f"{row[key]:.2f}" for key in ("bleu", "chrf", "greedy_bleu")]
+        cells += [str(row["epochs"]), f"{row['training_seconds'] / 60:.1f}"]
+        cells.append(f"{row['training_seconds'] / row['epochs']:.0f}")
+        cells += [f"{row['attention_first']:.3f} / {row['attention_last']:.3f}", f"{row['attention_entropy']:.2f}"]
+        lines.append("| " + " | ".join(cells + [row["run"]]) + " |")
+    return "\n".join(lines)
+
+
+def spread(values: list[float]) -> str:
+    summary = reports.mean_and_spread(values)
+    return f"{summary['mean']:.2f} ± {summary['std']:.2f} (n={len(values)})"
+
+
+def summary_lines(rows: list[dict], split_seeds: tuple[int, ...], cells: int) -> list[str]:
+    """Mean ± std of BLEU per split and overall; each bar met or not, once all `cells`
+    runs are finished (a mean over some of them is no verdict)."""
+    lines = []
+    for split_seed in split_seeds:
+        values = [row["bleu"] for row in rows if row["split_seed"] == split_seed]
+        if values:
+            lines.append(f"- split seed {split_seed}: BLEU {spread(values)}")
+    bleu = [row["bleu"] for row in rows]
+    overall = reports.mean_and_spread(bleu)
+    largest_share = max(max(row["attention_first"], row["attention_last"]) for row in rows)
+    lines += [
+        f"- all runs: BLEU {spread(bleu)}; chrF {spread([row['chrf'] for row in rows])}; "
+        f"greedy BLEU {spread([row['greedy_bleu'] for row in rows])}",
+        f"- training minutes {spread([row['training_seconds'] / 60 for row in rows])}",
+    ]
+    if len(rows) < cells:
+        return lines + [f"- the bars are judged when all {cells} runs are finished ({len(rows)} so far)"]
+    return lines + [
+        f"- every run BLEU ≥ {LEAST_BLEU:g}: {'yes' if min(bleu) >= LEAST_BLEU else 'no'} (lowest {min(bleu):.2f})",
+        f"- mean BLEU ≥ {LEAST_MEAN_BLEU:g}: {'yes' if overall['mean'] >= LEAST_MEAN_BLEU else 'no'}; "
+        f"std ≤ {MOST_STD_BLEU:g}: {'yes' if overall['std'] <= MOST_STD_BLEU else 'no'}",
+        f"- no run's first or last source word holds more than {LOCKED_SHARE:g} of the attention: "
+        f"{'yes' if largest_share <= LOCKED_SHARE else 'no'} (largest {largest_share:.3f})",
+    ]
+
+
+def main(arguments: list[str]) -> None:
+    seeds, split_seeds, train, overrides = parse_arguments(arguments)
+    cells = [(seed, split_seed) for split_seed in split_seeds for seed in seeds]
+    rows = [row for seed, split_seed in cells if (row := run_cell(seed, split_seed, overrides, train))]
+    if not rows:
+        raise UserError("no cell is trained yet: run without train=0")
+    beam_width = cell_config(seeds[0], split_seeds[0], overrides).beam_width
+    title = f"options: {' '.join(overrides) or '(the defaults)'}; {len(rows)} of {len(cells)} runs finished"
+    summary = "\n".join(summary_lines(rows, split_seeds, len(cells)))
+    report = "\n\n".join([title, per_run_table(rows, beam_width), summary])
+    print(f"\n{report}")
+    print(f"\nwritten to {write_report(TASK.name, 'seeds', report)}")
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except UserError as error:
+        sys.exit(f"error: {error}")

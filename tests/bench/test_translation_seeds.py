@@ -1,0 +1,44 @@
+"""The translation seeds benchmark's options, cells and verdicts, on made-up runs (no training)."""
+
+import pytest
+
+from bench import translation_seeds
+from common.errors import UserError
+
+
+def run(seed, split_seed, bleu, first=0.03, last=0.05):
+    return {
+        "seed": seed, "split_seed": split_seed, "bleu": bleu, "chrf": 40.0, "greedy_bleu": bleu - 2,
+        "epochs": 9, "training_seconds": 1800.0, "attention_first": first, "attention_last": last,
+        "attention_entropy": 0.44, "run": f"run-{seed}-{split_seed}",
+    }  # fmt: skip
+
+
+def test_seeds_and_split_seeds_are_taken_out_and_the_rest_trains_every_cell():
+    seeds, splits, train, overrides = translation_seeds.parse_arguments(
+        ["seeds=1,2", "split_seeds=7", "train=0", "attention=none"]
+    )
+    assert (seeds, splits, train, overrides) == ((1, 2), (7,), False, ["attention=none"])
+    with pytest.raises(UserError, match="seeds='4x'"):
+        translation_seeds.parse_arguments(["seeds=4x"])
+
+
+def test_the_cell_whose_split_seed_is_its_seed_is_the_default_command():
+    default = translation_seeds.cell_config(42, 42, [])
+    assert (default.seed, default.split_seed, default.data_split_seed) == (42, 0, 42)
+    other = translation_seeds.cell_config(44, 43, ["attention=none"])
+    assert (other.seed, other.split_seed, other.attention) == (44, 43, "none")
+
+
+def test_the_bars_wait_for_every_cell_then_say_which_are_met():
+    rows = [run(42, 42, 21.0), run(43, 42, 19.0)]
+    partial = translation_seeds.summary_lines(rows, (42, 43), cells=4)
+    assert partial[-1] == "- the bars are judged when all 4 runs are finished (2 so far)"
+    rows += [run(42, 43, 11.0, last=0.6), run(43, 43, 20.0)]
+    lines = "\n".join(translation_seeds.summary_lines(rows, (42, 43), cells=4))
+    assert "- split seed 42: BLEU 20.00 ± 1.41 (n=2)" in lines
+    assert "every run BLEU ≥ 12: no (lowest 11.00)" in lines
+    assert "mean BLEU ≥ 15: yes; std ≤ 2: no" in lines
+    assert "0.5 of the attention: no (largest 0.600)" in lines
+    table = translation_seeds.per_run_table(rows, beam_width=5)
+    assert "| 43 | 42 | 11.00 | 40.00 | 9.00 | 9 | 30.0 | 200 | 0.030 / 0.600 | 0.44 | run-42-43 |" in table
