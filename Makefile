@@ -11,7 +11,7 @@ TASK ?= sentiment
 VARIANT := $(if $(GPU),gpu,cpu)
 OVERRIDES = $(if $(DATA),dataset=$(DATA)) $(if $(TEST),test_file=$(TEST)) $(if $(CELL),cell=$(CELL)) $(if $(TARGET),target=$(TARGET)) $(if $(FEATURES),features=$(FEATURES)) $(if $(TIME),time_column=$(TIME)) $(if $(VALID),validation_file=$(VALID)) $(ARGS)
 
-.PHONY: help install browser data train train-worker compare gradients export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-translation-seeds bench-serve bench-faults bench-distributed bench-loop bench-determinism serve test test-all lint format clean
+.PHONY: help install browser data train train-worker compare gradients export predict bench bench-tagging bench-timeseries bench-generation bench-translation bench-translation-seeds bench-translation-vocabulary bench-serve bench-faults bench-distributed bench-loop bench-determinism serve test test-all lint format clean
 
 # A bare `make` only prints help; it never installs anything.
 help:
@@ -20,7 +20,8 @@ help:
 	@echo "make train-worker TASK=.. WORKERS=host:port,host:port INDEX=0 (one such command per worker)"
 	@echo "make export TASK=.. [RUN=..] | predict TASK=.. TEXT=\"..\" | test | test-all | lint"
 	@echo "make serve [HOST=..] [PORT=..] [MODELS=..] | bench | bench-tagging | bench-timeseries | bench-generation"
-	@echo "make bench-translation | bench-translation-seeds | bench-serve | bench-faults | bench-distributed | bench-loop"
+	@echo "make bench-translation | bench-translation-seeds | bench-translation-vocabulary"
+	@echo "make bench-serve | bench-faults | bench-distributed | bench-loop"
 	@echo "make bench-determinism [ARGS=\"tasks=sentiment,tagging repeats=2\"]"
 	@echo
 	@test -x $(PYTHON) && $(PYTHON) main.py --help 2>/dev/null || echo "(run 'make install' first for the task list)"
@@ -117,6 +118,9 @@ bench-translation:  # no attention vs additive vs multiplicative vs cross, greed
 
 bench-translation-seeds:  # the default over 5 training seeds x 2 data splits: per-run table, mean ± std (resumable; train=0 reports)
 	$(PYTHON) -m bench.translation_seeds $(ARGS)
+
+bench-translation-vocabulary:  # validation [UNK] share, parameters and logits size at each max_vocabulary (no training)
+	$(PYTHON) -m bench.translation_vocabulary $(ARGS)
 
 # Two test processes (pytest-xdist) by default, one per core of the 2-core machines the
 # suite is sized for; TEST_JOBS=0 runs them all in this process, TEST_JOBS=auto one per core.
