@@ -93,12 +93,14 @@ def finished_run(task, config) -> Path | None:
     resolved = task.prepare_config(dataclasses.replace(config))
     resolved.validate()
     wanted = {key: value for key, value in dataclasses.asdict(resolved).items() if key not in runs.NOT_HASHED}
+    # A run saved before an option was added ran it at its default.
+    defaults = runs.added_option_defaults(resolved)
     root = runs.runs_root() / task.name
     for path in sorted(root.glob(f"*-{runs.config_hash(resolved)}"), reverse=True):
         if not (path / "metrics.json").is_file() or not (path / "config.json").is_file():
             continue
         saved = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        if all(saved.get(key) == value for key, value in wanted.items()):
+        if all(saved.get(key, defaults.get(key)) == value for key, value in wanted.items()):
             return path
     return None
 

@@ -38,10 +38,24 @@ def run_identity(config, workers: int = 1) -> dict:
     a fingerprint of the content of each input file an option names (data edited after a
     crash is another run), and the number of workers (several workers split each batch
     and sum their gradients in another order than one process does)."""
-    values = {key: value for key, value in dataclasses.asdict(config).items() if key not in NOT_HASHED}
+    defaults = added_option_defaults(config)
+    values = {
+        key: value
+        for key, value in dataclasses.asdict(config).items()
+        if key not in NOT_HASHED and not (key in defaults and value == defaults[key])
+    }
     values["input_files"] = {name: sha256_of(path)[:16] for name, path in input_files(config).items()}
     values["workers"] = workers
     return values
+
+
+def added_option_defaults(config) -> dict:
+    """{option: default} for the options a config class added after runs existed
+    (`ADDED_OPTIONS`, a ClassVar tuple of names). At its default such an option computes
+    exactly what runs made before it did, so it is left out of the identity there: older
+    runs keep their id, resume and are found by `make compare`. Any other value is hashed."""
+    fields = {field.name: field.default for field in dataclasses.fields(config)}
+    return {name: fields[name] for name in getattr(type(config), "ADDED_OPTIONS", ())}
 
 
 def input_files(config) -> dict[str, Path]:

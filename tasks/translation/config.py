@@ -41,6 +41,9 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
         "tensorflow-text, and the export must load with plain TensorFlow (see tasks/translation/README.md)"
     )
     REFUSED_OPTIONS: ClassVar[dict[str, str]] = {"tokenizer": _WORDS_ONLY, "subword": _WORDS_ONLY}
+    # Options added after runs of the 50-word default existed: at their defaults they train
+    # exactly what those runs did, so those runs keep their ids (common.runs.added_option_defaults).
+    ADDED_OPTIONS: ClassVar[tuple[str, ...]] = ("label_smoothing", "warmup_steps")
 
     # The data and how it is cut.
     dataset: str = option("bible_en_es", f"{', '.join(DATASETS)}, or {USER_FILES}")
@@ -86,6 +89,10 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
     batch_size: int = option(32, "sentence pairs per batch and replica")
     epochs: int = option(20, "maximum training epochs (early stopping on validation loss may end sooner)")
     patience: int = option(3, "early stopping: epochs without a lower validation loss")
+    label_smoothing: float = option(
+        0.0, "share of each target word's probability spread evenly over the vocabulary in the loss (0: none)"
+    )
+    warmup_steps: int = option(0, "the learning rate rises linearly from 0 over this many updates (0: none)")
 
     def validate(self):
         super().validate()
@@ -105,6 +112,11 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
             raise UserError(f"beam_width={self.beam_width}: must be at least 1 (1 is greedy decoding)")
         if self.decoder_units < 1 or self.embedding_dim < 1:
             raise UserError("decoder_units and embedding_dim must be at least 1")
+        if not 0 <= self.label_smoothing < 1 or self.warmup_steps < 0:
+            raise UserError(
+                f"label_smoothing={self.label_smoothing}, warmup_steps={self.warmup_steps}: "
+                "label_smoothing must be in [0, 1) and warmup_steps at least 0"
+            )
         if self.max_output_ratio <= 0 or self.length_penalty < 0 or self.evaluate_limit < 0:
             raise UserError("max_output_ratio must be > 0, length_penalty and evaluate_limit >= 0")
 

@@ -202,9 +202,44 @@ class Seq2Seq:
         return logits[:, 0, :] + forbidden, {**state, "decoder": list(decoder_states)}
 
 
+@keras.saving.register_keras_serializable(package="translation")
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy against label-smoothed targets (Szegedy et al. 2016): the true word
+    gets 1 - smoothing of the probability, every word of the vocabulary smoothing / size,
+    as `keras.losses.CategoricalCrossentropy(label_smoothing=...)` does for one-hot
+    targets, which Keras's sparse loss cannot. Padding (id 0) is left out and the loss
+    is averaged over real words, like the sparse loss's `ignore_class`."""
+
+    def __init__(self, smoothing: float, name="smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.smoothing = smoothing
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        true_word = -ops.squeeze(ops.take_along_axis(log_probs, y_true[..., None], axis=-1), axis=-1)
+        every_word = -ops.mean(log_probs, axis=-1)
+        losses = (1.0 - self.smoothing) * true_word + self.smoothing * every_word
+        real = ops.cast(ops.not_equal(y_true, text.PADDING_ID), losses.dtype)
+        # The default reduction divides by all positions; rescale so it averages real words.
+        positions = ops.cast(ops.size(real), losses.dtype)
+        return losses * real * positions / ops.maximum(ops.sum(real), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "smoothing": self.smoothing}
+
+
+def training_loss(config: Config) -> keras.losses.Loss:
+    """Cross-entropy over real target words, label-smoothed when the config asks."""
+    if config.label_smoothing:
+        return SmoothedCrossentropy(config.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=text.PADDING_ID)
+
+
 def build_model(config: Config, assets: Assets) -> keras.Model:
     """The teacher-forced training model: (source ids, target input ids) -> logits, compiled
-    with cross-entropy that ignores padding (id 0)."""
+    with cross-entropy that ignores padding (id 0), label-smoothed when asked, and Adam
+    with an optional warm-up."""
     from common.optimizers import make_optimizer
 
     network = Seq2Seq.new(config, assets)
@@ -214,8 +249,8 @@ def build_model(config: Config, assets: Assets) -> keras.Model:
     attention = "" if config.attention == "none" else f"_{config.attention}"
     model = keras.Model([source, target_in], logits, name=f"{config.cell}_encoder_decoder{attention}")
     model.compile(
-        optimizer=make_optimizer(config),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=text.PADDING_ID),
+        optimizer=make_optimizer(config, config.warmup_steps),
+        loss=training_loss(config),
     )
     return model
 

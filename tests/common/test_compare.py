@@ -1,11 +1,14 @@
 """The comparison of RNN types: seeds summarised, verdicts, the report, resuming."""
 
+import dataclasses
 import json
+import types
 
 import pytest
 
-from common import compare, reports
+from common import compare, reports, runs
 from common.cells import CELL_NAMES
+from common.config import TrainConfig
 from common.task import BIDIRECTIONAL_VARIANTS, RECURRENT_VARIANTS
 from tests.helpers import run_cli
 from tests.tasks.sentiment.toy import review_rows, write_csv
@@ -88,6 +91,19 @@ def test_compare_writes_the_report_resumes_and_reports_a_failing_row(tmp_path, m
     latest = max((isolated_runs / "sentiment").glob("comparison-*"))
     text = (latest / "comparison.md").read_text()
     assert "| gru | 1 |" in text and "lstm (failed: AssertionError: a finished row was trained again)" in text
+
+
+def test_a_run_saved_before_an_option_was_added_is_found_at_that_options_default(isolated_runs):
+    from tests.common.test_runs import WithAddedOption
+
+    task = types.SimpleNamespace(name="toy", prepare_config=lambda config: config)
+    before = TrainConfig(epochs=6)
+    folder = isolated_runs / "toy" / f"20261206-000000-lstm-{runs.config_hash(before)}"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(dataclasses.asdict(before)))
+    (folder / "metrics.json").write_text("{}")
+    assert compare.finished_run(task, WithAddedOption(epochs=6)) == folder
+    assert compare.finished_run(task, WithAddedOption(epochs=6, smoothing=0.1)) is None
 
 
 @pytest.mark.parametrize("option, message", [("seeds=x", "seeds='x'"), ("variants=gru,nope", "unknown variant")])

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import threading
+import typing
 
 import pytest
 
@@ -112,6 +113,27 @@ def test_every_option_that_changes_the_result_is_part_of_the_run():
 def option_changed(option):
     value = getattr(TrainConfig(), option)
     return (not value) if isinstance(value, bool) else value * 2
+
+
+@dataclasses.dataclass
+class WithAddedOption(TrainConfig):
+    """A config that gained an option after runs existed; at 0.0 it computes what they did."""
+
+    ADDED_OPTIONS: typing.ClassVar[tuple[str, ...]] = ("smoothing",)
+    smoothing: float = 0.0
+
+
+def test_an_option_added_later_keeps_older_runs_at_its_default_and_is_hashed_otherwise():
+    before = runs.start_run("toy", TrainConfig(epochs=6))
+    before.release()
+    assert runs.config_hash(WithAddedOption(epochs=6)) == runs.config_hash(TrainConfig(epochs=6))
+    resumed = runs.start_run("toy", WithAddedOption(epochs=6))
+    assert resumed.resumed and resumed.path == before.path
+    resumed.release()
+    assert "smoothing" not in runs.run_identity(WithAddedOption())
+    assert runs.run_identity(WithAddedOption(smoothing=0.1))["smoothing"] == 0.1
+    other = runs.start_run("toy", WithAddedOption(epochs=6, smoothing=0.1))
+    assert not other.resumed and other.path != before.path
 
 
 def test_the_content_of_each_input_file_is_part_of_the_run(tmp_path):

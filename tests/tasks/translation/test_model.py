@@ -3,6 +3,7 @@ is the teacher-forced model; beam width 1 is greedy; padding changes nothing; at
 weights are a distribution over the real source words only; the source embedding (only
 it) may start from pretrained vectors, held fixed when asked."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -134,6 +135,33 @@ def test_the_model_learns_to_lower_its_loss():
     assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
     tokens, _ = translation_model.translate_ids(network, SOURCES, 6, beam_width=3)
     np.testing.assert_array_equal(tokens.numpy()[0, :3], [7, 8, 9])
+
+
+def test_label_smoothing_matches_keras_categorical_loss_over_real_words_only():
+    logits = tf.random.stateless_normal([3, 5, 7], seed=[1, 2])
+    targets = tf.constant([[4, 5, 6, 0, 0], [3, 2, 0, 0, 0], [1, 2, 3, 4, 5]], tf.int32)
+    real = tf.cast(targets != 0, tf.float32)
+    reference = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1, reduction=None)
+    per_word = reference(tf.one_hot(targets, 7), logits)
+    expected = tf.reduce_sum(per_word * real) / tf.reduce_sum(real)
+    smoothed = translation_model.SmoothedCrossentropy(0.1)
+    assert float(smoothed(targets, logits)) == pytest.approx(float(expected), rel=1e-5)
+    # Without smoothing it is the sparse loss the default trains with, padding ignored.
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+    assert float(translation_model.SmoothedCrossentropy(0.0)(targets, logits)) == pytest.approx(
+        float(plain(targets, logits)), rel=1e-5
+    )
+
+
+def test_the_options_compile_smoothing_and_warm_up_and_the_default_stays_plain():
+    _, default = network_for()
+    assert isinstance(default.loss, keras.losses.SparseCategoricalCrossentropy)
+    assert float(default.optimizer.learning_rate) == pytest.approx(1e-3)
+    _, tuned = network_for("label_smoothing=0.1", "warmup_steps=10")
+    assert tuned.loss.smoothing == 0.1
+    assert float(tuned.optimizer.learning_rate) == 0.0  # the warm-up starts from zero
+    with pytest.raises(UserError, match="label_smoothing must be in"):
+        apply_overrides(Config(), ["label_smoothing=1"])
 
 
 # ---------------------------------------------------------------- pretrained source vectors

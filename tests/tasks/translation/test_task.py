@@ -6,6 +6,7 @@ import json
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -117,6 +118,21 @@ def test_pretrained_source_vectors_train_reload_and_export(tmp_path, isolated_ru
     assert served["translation"] == [example["output"] for example in examples]
 
 
+def test_label_smoothing_and_warm_up_train_save_and_reload(tmp_path, isolated_runs):
+    """The run's model.keras keeps its smoothed loss and warm-up schedule through a
+    compiled reload (as `make bench-translation` loads it), and `make export` rebuilds it."""
+    data = write_tsv(tmp_path / "pairs.tsv", number_pairs(120, seed=0))
+    options = [f"dataset={data}", "epochs=3", "evaluate_limit=8", *TINY, "label_smoothing=0.1", "warmup_steps=10"]
+    assert run_cli("train", "translation", *options) == 0
+    (run,) = finished_runs(isolated_runs, "translation")
+    losses = pd.read_csv(run / "history.csv")["loss"]
+    assert losses.iloc[-1] < losses.iloc[0]
+    model = keras.models.load_model(run / "model.keras")
+    assert model.loss.smoothing == 0.1
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)  # warmed up: the configured rate
+    assert run_cli("export", "translation", "--run", run, "--to", tmp_path / "again") == 0
+
+
 def bad_input_cases(tmp_path):
     missing = tmp_path / "missing.tsv"
     no_pairs = tmp_path / "no_pairs.tsv"
@@ -133,6 +149,7 @@ def bad_input_cases(tmp_path):
         ([f"dataset={good}", "cell=none"], "cell=none: an encoder-decoder needs a recurrent cell"),
         ([f"dataset={good}", "max_length=1"], "no train pairs of at most 1 words"),
         (["dataset=europarl"], "unknown dataset 'europarl'"),
+        ([f"dataset={good}", "label_smoothing=1"], "label_smoothing must be in [0, 1)"),
         ([f"dataset={good}", "tokenizer=bpe"], "'tokenizer' is refused for this task: translation is word level"),
     ]
 
