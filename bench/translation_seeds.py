@@ -16,14 +16,19 @@ and overall, and the issue's bars) is printed and written to
 runs/translation/seeds-<time>.md.
 """
 
+import json
 import sys
+from pathlib import Path
 
 from common import reports, trainer
 from common.compare import finished_run
-from common.config import apply_overrides
+from common.config import apply_overrides, load_config
 from common.errors import UserError
+from common.files import write_text_atomically
 from common.runs import write_report
-from tasks.translation.metrics import LOCKED_SHARE
+from tasks.translation.data import Assets
+from tasks.translation.metrics import LOCKED_SHARE, validation_scores
+from tasks.translation.serve import Translator
 from tasks.translation.task import TASK
 
 SEEDS = (42, 43, 44, 45, 46)
@@ -67,16 +72,33 @@ def run_cell(seed: int, split_seed: int, overrides: list[str], train: bool) -> d
         run_path = trainer.train(TASK, config)
     if run_path is None:
         return None
-    return dict(reports.read_json(run_path / "metrics.json"), seed=seed, split_seed=split_seed, run=run_path.name)
+    metrics = reports.read_json(run_path / "metrics.json")
+    if "validation_bleu" not in metrics:
+        metrics = score_validation_later(run_path, metrics)
+    return dict(metrics, seed=seed, split_seed=split_seed, run=run_path.name)
+
+
+def score_validation_later(run_path: Path, metrics: dict) -> dict:
+    """Runs made before training scored the validation verses: score them now with the
+    run's own kept model, and record that in its metrics.json (marked as scored later)."""
+    print(f"scoring the validation verses of {run_path.name}", file=sys.stderr, flush=True)
+    config = load_config(TASK.Config, run_path / "config.json")
+    model = TASK.load_model(run_path / "model.keras")
+    assets = Assets(**reports.read_json(run_path / "assets.json"))
+    scores = validation_scores(Translator(model, config, assets), config, TASK.load_data(config))
+    metrics = {**metrics, **scores, "validation_scored_later": True}
+    write_text_atomically(run_path / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics
 
 
 def per_run_table(rows: list[dict], beam_width: int) -> str:
-    header = ["split seed", "seed", f"BLEU (beam {beam_width})", "chrF", "greedy BLEU", "epochs", "train min"]
+    header = ["split seed", "seed", f"BLEU (beam {beam_width})", "chrF", "greedy BLEU", "validation BLEU"]
+    header += ["epochs", "train min"]
     header += ["s/epoch", "attention first / last", "entropy", "run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [str(row["split_seed"]), str(row["seed"])]
-        cells += [f"{row[key]:.2f}" for key in ("bleu", "chrf", "greedy_bleu")]
+        cells += [f"{row[key]:.2f}" for key in ("bleu", "chrf", "greedy_bleu", "validation_bleu")]
         cells += [str(row["epochs"]), f"{row['training_seconds'] / 60:.1f}"]
         cells.append(f"{row['training_seconds'] / row['epochs']:.0f}")
         cells += [f"{row['attention_first']:.3f} / {row['attention_last']:.3f}", f"{row['attention_entropy']:.2f}"]
@@ -102,7 +124,8 @@ def summary_lines(rows: list[dict], split_seeds: tuple[int, ...], cells: int) ->
     largest_share = max(max(row["attention_first"], row["attention_last"]) for row in rows)
     lines += [
         f"- all runs: BLEU {spread(bleu)}; chrF {spread([row['chrf'] for row in rows])}; "
-        f"greedy BLEU {spread([row['greedy_bleu'] for row in rows])}",
+        f"greedy BLEU {spread([row['greedy_bleu'] for row in rows])}; "
+        f"validation BLEU {spread([row['validation_bleu'] for row in rows])}",
         f"- training minutes {spread([row['training_seconds'] / 60 for row in rows])}",
     ]
     if len(rows) < cells:

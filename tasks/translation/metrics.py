@@ -118,6 +118,15 @@ def translate_all(translator: Translator, texts: list[str], beam_width: int, gre
     return translated
 
 
+def validation_scores(translator: Translator, config: Config, data: Data) -> dict:
+    """BLEU and chrF of beam search on the validation pairs (the first `evaluate_limit`)."""
+    sources, references = data.pairs["validation"]
+    if config.evaluate_limit:
+        sources, references = sources[: config.evaluate_limit], references[: config.evaluate_limit]
+    scores = corpus_scores(translate_all(translator, sources, config.beam_width), references, config.lowercase)
+    return {"validation_bleu": scores["bleu"], "validation_chrf": scores["chrf"]}
+
+
 def corpus_scores(hypotheses, references, lowercase: bool) -> dict:
     """sacrebleu corpus BLEU and chrF (case-insensitive when the model lower-cases)."""
     bleu = sacrebleu.metrics.BLEU(lowercase=lowercase)
@@ -179,11 +188,13 @@ def draw_heatmaps(translator: Translator, texts: list[str], run_path) -> list[st
 
 def evaluate(model, config: Config, data: Data, run_path) -> dict:
     """Scores on the test pairs (the first `evaluate_limit` when set): beam search with the
-    run's width, greedy decoding, and copying the source as a baseline."""
+    run's width, greedy decoding, and copying the source as a baseline; and beam search's
+    on the validation pairs, the score to choose options by (never the test's)."""
     sources, references = data.pairs["test"]
     if config.evaluate_limit:
         sources, references = sources[: config.evaluate_limit], references[: config.evaluate_limit]
     translator = Translator(model, config, data.assets)
+    validation = validation_scores(translator, config, data)
     started = time.perf_counter()
     outputs = translate_all(translator, sources, config.beam_width)
     seconds = time.perf_counter() - started
@@ -196,6 +207,7 @@ def evaluate(model, config: Config, data: Data, run_path) -> dict:
         greedy_chrf=greedy["chrf"],
         copy_source_bleu=copied["bleu"],
         copy_source_chrf=copied["chrf"],
+        **validation,
         test_pairs_scored=len(sources),
         beam_sentences_per_second=round(len(sources) / seconds, 1),
         bleu_by_length=bleu_by_length(sources, outputs, references, config.lowercase),

@@ -11,7 +11,7 @@ class TranslationTask(Task):
     name = "translation"
     summary = "sentence in, sentence out (encoder-decoder with attention); English -> Spanish Bible verses"
     example_input = ("In the beginning God created the heaven and the earth.",)
-    main_metrics = ("bleu", "chrf")
+    main_metrics = ("bleu", "chrf", "validation_bleu")
 
     Config = config.Config
     Assets = data.Assets
@@ -35,7 +35,8 @@ class TranslationTask(Task):
         """Beam and greedy scores, with the BLEU signature sacrebleu asks papers to print."""
         return (
             f"test BLEU {metrics['bleu']:.2f}, chrF {metrics['chrf']:.2f} (beam {metrics['beam_width']}; "
-            f"greedy BLEU {metrics['greedy_bleu']:.2f}; copying the source {metrics['copy_source_bleu']:.2f}) "
+            f"greedy BLEU {metrics['greedy_bleu']:.2f}; copying the source {metrics['copy_source_bleu']:.2f}; "
+            f"validation BLEU {metrics['validation_bleu']:.2f}) "
             f"[{metrics['bleu_signature']}]"
         )
 

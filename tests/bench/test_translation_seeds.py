@@ -1,16 +1,22 @@
 """The translation seeds benchmark's options, cells and verdicts, on made-up runs (no training)."""
 
+import json
+
 import pytest
 
 from bench import translation_seeds
+from common import trainer
+from common.config import apply_overrides
 from common.errors import UserError
+from tasks.translation.task import TASK
+from tests.tasks.translation.toy import TINY, number_pairs, write_tsv
 
 
 def run(seed, split_seed, bleu, first=0.03, last=0.05):
     return {
         "seed": seed, "split_seed": split_seed, "bleu": bleu, "chrf": 40.0, "greedy_bleu": bleu - 2,
-        "epochs": 9, "training_seconds": 1800.0, "attention_first": first, "attention_last": last,
-        "attention_entropy": 0.44, "run": f"run-{seed}-{split_seed}",
+        "validation_bleu": bleu + 1, "epochs": 9, "training_seconds": 1800.0, "attention_first": first,
+        "attention_last": last, "attention_entropy": 0.44, "run": f"run-{seed}-{split_seed}",
     }  # fmt: skip
 
 
@@ -41,4 +47,20 @@ def test_the_bars_wait_for_every_cell_then_say_which_are_met():
     assert "mean BLEU ≥ 15: yes; std ≤ 2: no" in lines
     assert "0.5 of the attention: no (largest 0.600)" in lines
     table = translation_seeds.per_run_table(rows, beam_width=5)
-    assert "| 43 | 42 | 11.00 | 40.00 | 9.00 | 9 | 30.0 | 200 | 0.030 / 0.600 | 0.44 | run-42-43 |" in table
+    assert "| 43 | 42 | 11.00 | 40.00 | 9.00 | 12.00 | 9 | 30.0 | 200 | 0.030 / 0.600 | 0.44 | run-42-43 |" in table
+
+
+def test_a_run_made_before_validation_scoring_is_scored_as_training_would_have(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNN_SUITE_RUNS", str(tmp_path / "runs"))
+    data = write_tsv(tmp_path / "pairs.tsv", number_pairs(120, seed=0))
+    config = apply_overrides(TASK.Config(), [f"dataset={data}", "epochs=1", "evaluate_limit=8", *TINY])
+    run_path = trainer.train(TASK, config)
+    trained = json.loads((run_path / "metrics.json").read_text())
+    older = {key: value for key, value in trained.items() if not key.startswith("validation_")}
+    (run_path / "metrics.json").write_text(json.dumps(older))
+    scored = translation_seeds.score_validation_later(run_path, older)
+    assert (scored["validation_bleu"], scored["validation_chrf"]) == (
+        trained["validation_bleu"],
+        trained["validation_chrf"],
+    )
+    assert json.loads((run_path / "metrics.json").read_text()) == scored and scored["validation_scored_later"]
