@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from bench.arguments import whole_numbers
 from common import reports, trainer
 from common.compare import finished_run
 from common.config import apply_overrides, load_config
@@ -42,17 +43,14 @@ def parse_arguments(arguments: list[str]) -> tuple[tuple[int, ...], tuple[int, .
     seeds, split_seeds, train, overrides = SEEDS, SPLIT_SEEDS, True, []
     for argument in arguments:
         key, _, value = argument.partition("=")
-        try:
-            if key == "seeds":
-                seeds = tuple(int(part) for part in value.split(","))
-            elif key == "split_seeds":
-                split_seeds = tuple(int(part) for part in value.split(","))
-            elif key == "train":
-                train = value not in ("0", "no", "false")
-            else:
-                overrides.append(argument)
-        except ValueError:
-            raise UserError(f"{key}={value!r}: give whole numbers separated by commas, e.g. {key}=42,43") from None
+        if key == "seeds":
+            seeds = whole_numbers(key, value)
+        elif key == "split_seeds":
+            split_seeds = whole_numbers(key, value)
+        elif key == "train":
+            train = value not in ("0", "no", "false")
+        else:
+            overrides.append(argument)
     return seeds, split_seeds, train, overrides
 
 

@@ -13,6 +13,7 @@ The table is printed and written to runs/translation/vocabulary-<time>.md.
 import dataclasses
 import sys
 
+from bench.arguments import whole_numbers
 from common.config import apply_overrides
 from common.errors import UserError
 from common.runs import write_report
@@ -63,13 +64,10 @@ def main(arguments: list[str]) -> None:
     sizes, overrides = SIZES, []
     for argument in arguments:
         key, _, value = argument.partition("=")
-        if key != "sizes":
+        if key == "sizes":
+            sizes = whole_numbers(key, value)
+        else:
             overrides.append(argument)
-            continue
-        try:
-            sizes = tuple(int(part) for part in value.split(","))
-        except ValueError:
-            raise UserError(f"sizes={value!r}: give whole numbers separated by commas, e.g. sizes=8000,12000") from None
     config = apply_overrides(TASK.Config(), overrides)
     corpus = translation_data.load_corpus(config)
     rows = [measure(dataclasses.replace(config, max_vocabulary=size), corpus) for size in sizes]

@@ -230,7 +230,8 @@ class SmoothedCrossentropy(keras.losses.Loss):
 
 
 def training_loss(config: Config) -> keras.losses.Loss:
-    """Cross-entropy over real target words, label-smoothed when the config asks."""
+    """Cross-entropy over real target words, label-smoothed when the config asks (Keras's
+    own sparse loss otherwise, so runs made before the option train bit for bit as before)."""
     if config.label_smoothing:
         return SmoothedCrossentropy(config.label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=text.PADDING_ID)
