@@ -28,6 +28,13 @@ LECTURE_CELLS = {
     "leaky_rnn": LeakyRNNCell,
 }
 RECURRENT_CELLS = (*CELL_LAYERS, *LECTURE_CELLS)
+# One step of each, for layers that loop themselves (`recurrent_cell`).
+CELL_STEPS = {
+    "simple_rnn": keras.layers.SimpleRNNCell,
+    "gru": keras.layers.GRUCell,
+    "lstm": keras.layers.LSTMCell,
+    **LECTURE_CELLS,
+}
 TCN = "tcn"  # the temporal convolution network baseline: causal dilated convolutions
 NO_RECURRENCE = "none"  # the non-recurrent baseline: per-token dense layers, mean-pooled
 CELL_NAMES = (*RECURRENT_CELLS, TCN, NO_RECURRENCE)
@@ -66,6 +73,16 @@ def cudnn_eligible(cell: str) -> bool:
     if not is_recurrent(cell):
         return False
     return not cudnn_blockers(recurrent_layer(cell, 1))
+
+
+def recurrent_cell(cell: str, units: int):
+    """One step of the cell type, for a layer that runs its own loop (a decoder that feeds
+    each step's attention into the next). Called as `cell(inputs, states)`, it returns
+    (output, new states) with the states a list in the cell's order. Such a loop has no
+    cuDNN kernel."""
+    if check_cell(cell) not in RECURRENT_CELLS:
+        raise UserError(f"cell={cell} has no step-by-step cell; choose one of {', '.join(RECURRENT_CELLS)}")
+    return CELL_STEPS[cell](units)
 
 
 def recurrent_layer(
@@ -236,9 +253,15 @@ def cudnn_blockers(layer) -> list[str]:
 def speed_notes(model) -> dict:
     """What a run records next to its speed: `cudnn` ("yes" when every recurrent layer runs
     on the cuDNN kernel, "no", or "n/a" without recurrent layers) and, with TCNs, the
-    `receptive_field` of the stack (steps one output sees, per direction)."""
+    `receptive_field` of the stack (steps one output sees, per direction). A layer that
+    runs its own step loop (`runs_step_by_step = True`) counts as a recurrent layer
+    without the cuDNN kernel."""
     layers = recurrent_layers(model)
-    notes = {"cudnn": "n/a" if not layers else "no" if any(map(cudnn_blockers, layers)) else "yes"}
+    loops = [layer for layer in model._flatten_layers(include_self=False) if getattr(layer, "runs_step_by_step", False)]
+    if loops:
+        notes = {"cudnn": "no"}
+    else:
+        notes = {"cudnn": "n/a" if not layers else "no" if any(map(cudnn_blockers, layers)) else "yes"}
     convolutions = tcn_layers(model)
     if convolutions:
         notes["receptive_field"] = 1 + sum(layer.receptive_field - 1 for layer in convolutions)

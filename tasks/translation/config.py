@@ -43,7 +43,7 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
     REFUSED_OPTIONS: ClassVar[dict[str, str]] = {"tokenizer": _WORDS_ONLY, "subword": _WORDS_ONLY}
     # Options added after runs of the 50-word default existed: at their defaults they train
     # exactly what those runs did, so those runs keep their ids (common.runs.added_option_defaults).
-    ADDED_OPTIONS: ClassVar[tuple[str, ...]] = ("label_smoothing", "warmup_steps")
+    ADDED_OPTIONS: ClassVar[tuple[str, ...]] = ("label_smoothing", "warmup_steps", "input_feeding")
 
     # The data and how it is cut.
     dataset: str = option("bible_en_es", f"{', '.join(DATASETS)}, or {USER_FILES}")
@@ -74,6 +74,11 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
         f"{', '.join(ATTENTIONS)} attention over the source "
         "(multiplicative: Luong general; scaled: that / sqrt(decoder_units); cross: projected query, keys and "
         "values, scaled, added to the decoder's output under layer norm)",
+    )
+    input_feeding: bool = option(
+        False,
+        "Luong's input feeding: each step's attentional vector joins the next word's input "
+        "(the decoder then runs step by step, without cuDNN)",
     )
     dropout: float = option(0.2, "dropout on embeddings and on the decoder's output")
 
@@ -107,6 +112,8 @@ class Config(EmbeddingOptions, TextOptions, BidirectionalOption, RecurrentOption
             # state to carry from word to word, which a TCN does not have.
             raise UserError("cell=tcn encodes only: the decoder runs word by word from a state; set decoder_cell=lstm")
         self.check_choice("attention", ATTENTIONS)
+        if self.input_feeding and self.attention == "none":
+            raise UserError("input_feeding=true feeds the attentional vector back: choose an attention other than none")
         self.check_choice("split", SPLITS)
         if self.beam_width < 1:
             raise UserError(f"beam_width={self.beam_width}: must be at least 1 (1 is greedy decoding)")

@@ -10,8 +10,10 @@ step by step (the same layers, found by name) for greedy and beam-search decodin
     otherwise:         c_t = attention(h_t, memory), padding masked;  logits = W tanh(V [h_t; c_t])
     "cross":           c_t = attention(Q h_t, K m, V m);  logits = W LayerNorm(h_t + O c_t)
 
-Attention follows Luong et al. (2015), global attention on the decoder's output without
-input feeding, so the decoder runs as one cuDNN-eligible layer in training. The score is
+Attention follows Luong et al. (2015), global attention on the decoder's output. By
+default without input feeding, so the decoder runs as one cuDNN-eligible layer in
+training; `input_feeding=true` joins each step's attentional vector to the next word's
+input (`InputFeedingDecoder`, a step-by-step loop that owns the attention). The score is
 additive (Bahdanau et al. 2015: v . tanh(W1 h + W2 m)), multiplicative (Luong's
 "general": h . W m), scaled (h . W m / sqrt(decoder_units), the scaling of Vaswani et al.
 2017) or cross: one head of the Transformer's cross-attention on the decoder's outputs,
@@ -36,6 +38,8 @@ from tasks.translation.data import Assets
 
 # Never written by the decoder: padding, the unknown word and the start marker.
 FORBIDDEN_OUTPUTS = (text.PADDING_ID, text.UNKNOWN_ID, text.START_ID)
+# The attention layers that read the encoder's memory, once per source sentence.
+MEMORY_LAYERS = ("memory_keys", "memory_values")
 # Decoding stops after ratio * the longest source + this many words.
 OUTPUT_SLACK = 5
 
@@ -66,7 +70,11 @@ def attention_layers(attention: str, units: int) -> dict:
     """The layers of each kind of attention, by name. Every kind projects the memory to keys
     (W m); `cross` also projects the query and the values and adds its output to the
     decoder's (a residual) under layer normalisation; the others combine [h_t; c_t] through
-    one tanh layer (Luong's attentional hidden state)."""
+    one tanh layer (Luong's attentional hidden state). Those named in `MEMORY_LAYERS` read
+    the memory once per source; the others run at each decoding step.
+
+    Keep the order: Keras draws each unseeded initializer's seed when the layer is made,
+    so reordering would change every model trained under a seed (and its results)."""
     layers = {"memory_keys": keras.layers.Dense(units, use_bias=False)}
     if attention == "cross":
         layers["query_projection"] = keras.layers.Dense(units, use_bias=False)
@@ -81,6 +89,111 @@ def attention_layers(attention: str, units: int) -> dict:
     else:  # multiplicative, scaled and cross: a dot product
         layers["attention"] = keras.layers.Attention()
     return layers
+
+
+def step_attention_layers(attention: str, units: int) -> dict:
+    """The attention layers that run at each decoding step (all but `MEMORY_LAYERS`)."""
+    return {name: layer for name, layer in attention_layers(attention, units).items() if name not in MEMORY_LAYERS}
+
+
+def attend(layers: dict, attention: str, outputs, encoded: Encoded, query_mask=None, training=False):
+    """Decoder outputs [batch, time, units] -> (attentional vectors [batch, time, units],
+    weights [batch, time, source length]), through the step attention layers found by name in `layers`."""
+    query = layers["query_projection"](outputs) if attention in ("additive", "cross") else outputs
+    context, weights = layers["attention"](
+        [query, encoded.memory, encoded.keys],
+        mask=[query_mask, encoded.mask],
+        return_attention_scores=True,
+        training=training,
+    )
+    if attention == "cross":
+        return layers["attention_norm"](outputs + layers["attention_output"](context)), weights
+    return layers["attention_output"](ops.concatenate([outputs, context], axis=-1)), weights
+
+
+@keras.saving.register_keras_serializable(package="translation")
+class InputFeedingDecoder(keras.layers.Layer):
+    """Luong et al. (2015)'s input feeding: the decoder's input at step t is the target
+    word's embedding joined with the attentional vector of step t-1, so each step knows
+    where it has attended. The attention thus sits inside the recurrence: this layer runs
+    the cell and the attention step by step (`tf.scan`), with no cuDNN kernel.
+
+    Called on the embedded target words [batch, time, embedding] with the encoder's
+    memory, keys, source mask and the decoder's initial states, it returns the
+    attentional vectors [batch, time, units] and the attention weights [batch, time,
+    source length]. `step` runs one step of the same computation, for decoding.
+    """
+
+    runs_step_by_step = True  # common.cells.speed_notes: no cuDNN kernel
+
+    def __init__(self, cell: str, units: int, attention: str, **kwargs):
+        super().__init__(**kwargs)
+        self.cell_type, self.units, self.attention_kind = cell, units, attention
+        self.cell = cells.recurrent_cell(cell, units)
+        self.step_names = []
+        for name, layer in step_attention_layers(attention, units).items():
+            layer.name = name
+            setattr(self, name, layer)  # tracked one by one, so their weights save by name
+            self.step_names.append(name)
+
+    def build(self, steps_shape, memory_shape, keys_shape):
+        units = self.units
+        self.cell.build((None, steps_shape[-1] + units))
+        query = (None, 1, units)
+        if "query_projection" in self.step_names:
+            self.query_projection.build(query)
+        self.attention.build([query, memory_shape, keys_shape])
+        if self.attention_kind == "cross":
+            self.attention_output.build(query)
+            self.attention_norm.build(query)
+        else:
+            self.attention_output.build((None, 1, units + memory_shape[-1]))
+        self.built = True
+
+    def step(self, inputs, states: list, feed, encoded: Encoded, training=False):
+        """One word: embedded inputs [batch, embedding], the cell's states, the previous
+        attentional vector [batch, units] -> (attentional vector, new states, weights
+        [batch, source length])."""
+        output, states = self.cell(ops.concatenate([inputs, feed], axis=-1), list(states), training=training)
+        parts = {name: getattr(self, name) for name in self.step_names}
+        attended, weights = attend(parts, self.attention_kind, output[:, None, :], encoded, training=training)
+        return attended[:, 0, :], list(states), weights[:, 0, :]
+
+    def call(self, steps, memory, keys, source_mask, initial_state, training=None):
+        encoded = Encoded(memory, keys, source_mask, [])
+        batch, source_length = tf.shape(source_mask)[0], tf.shape(source_mask)[1]
+        start = (
+            list(initial_state),
+            tf.zeros([batch, self.units], steps.dtype),
+            tf.zeros([batch, source_length], steps.dtype),
+        )
+
+        def one_step(previous, inputs):
+            states, feed, _ = previous
+            feed, states, weights = self.step(inputs, states, feed, encoded, training=training)
+            return states, feed, weights
+
+        # Time first for the scan, then batch first again.
+        _, outputs, weights = tf.scan(one_step, tf.transpose(steps, [1, 0, 2]), initializer=start)
+        return tf.transpose(outputs, [1, 0, 2]), tf.transpose(weights, [1, 0, 2])
+
+    def compute_output_spec(self, steps, memory, keys, source_mask, initial_state, training=None):
+        batch, time = steps.shape[0], steps.shape[1]
+        return (
+            keras.KerasTensor((batch, time, self.units), dtype=steps.dtype),
+            keras.KerasTensor((batch, time, source_mask.shape[1]), dtype=steps.dtype),
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "cell": self.cell_type, "units": self.units, "attention": self.attention_kind}
+
+
+def decoder_layer(config: Config):
+    """The decoder: one recurrent layer over the whole target, or with input feeding the
+    loop that runs the cell and the attention word by word."""
+    if config.input_feeding:
+        return InputFeedingDecoder(config.target_cell, config.decoder_units, config.attention)
+    return cells.recurrent_layer(config.target_cell, config.decoder_units, return_sequences=True, return_state=True)
 
 
 class Seq2Seq:
@@ -101,9 +214,7 @@ class Seq2Seq:
             "target_embedding": keras.layers.Embedding(len(assets.target_vocabulary), config.embedding_dim),
             "embedding_dropout": keras.layers.Dropout(config.dropout),
             "output_dropout": keras.layers.Dropout(config.dropout),
-            "decoder": cells.recurrent_layer(
-                config.target_cell, config.decoder_units, return_sequences=True, return_state=True
-            ),
+            "decoder": decoder_layer(config),
             "logits": keras.layers.Dense(len(assets.target_vocabulary), dtype="float32"),
         }
         for depth in range(config.num_layers):
@@ -119,7 +230,10 @@ class Seq2Seq:
         for index, layer in enumerate(cells.bridge_layers(config.target_cell, config.decoder_units)):
             layers[f"bridge_{index}"] = layer
         if config.attention != "none":
-            layers.update(attention_layers(config.attention, config.decoder_units))
+            attention = attention_layers(config.attention, config.decoder_units)
+            if config.input_feeding:  # the decoder owns the step layers (its own copies)
+                attention = {name: layer for name, layer in attention.items() if name in MEMORY_LAYERS}
+            layers.update(attention)
         for name, layer in layers.items():
             layer.name = name  # so that a trained model's layers can be found again
         return cls(config, layers)
@@ -160,26 +274,23 @@ class Seq2Seq:
         attention weights [batch, time, source length] or None)."""
         mask = ops.not_equal(target_in, text.PADDING_ID)
         steps = self.embedding_dropout(self.target_embedding(target_in), training=training)
+        if self.config.input_feeding:
+            outputs, weights = self.decoder(
+                steps, encoded.memory, encoded.keys, encoded.mask, encoded.states, training=training
+            )
+            logits, _ = self.head(outputs, encoded, mask, training)
+            return logits, weights
         results = self.decoder(steps, mask=mask, initial_state=encoded.states, training=training)
         outputs, _ = cells.split_outputs_and_states(results, self.config.target_cell)
         return self.head(outputs, encoded, mask, training)
 
     def head(self, outputs, encoded: Encoded, query_mask=None, training=False):
-        """Decoder outputs [batch, time, units] -> (logits, attention weights or None)."""
+        """Decoder outputs [batch, time, units] -> (logits, attention weights or None).
+        With input feeding the decoder has attended already: its outputs are the
+        attentional vectors."""
         weights = None
-        attention = self.config.attention
-        if attention != "none":
-            query = self.query_projection(outputs) if attention in ("additive", "cross") else outputs
-            context, weights = self.attention(
-                [query, encoded.memory, encoded.keys],
-                mask=[query_mask, encoded.mask],
-                return_attention_scores=True,
-                training=training,
-            )
-            if attention == "cross":
-                outputs = self.attention_norm(outputs + self.attention_output(context))
-            else:
-                outputs = self.attention_output(ops.concatenate([outputs, context], axis=-1))
+        if self.config.attention != "none" and not self.config.input_feeding:
+            outputs, weights = attend(self.layers, self.config.attention, outputs, encoded, query_mask, training)
         return self.logits(self.output_dropout(outputs, training=training)), weights
 
     def initial_state(self, encoded: Encoded) -> dict:
@@ -188,18 +299,25 @@ class Seq2Seq:
         state = {"decoder": list(encoded.states), "mask": encoded.mask}
         if self.config.attention != "none":
             state.update(memory=encoded.memory, keys=encoded.keys)
+        if self.config.input_feeding:  # the attentional vector before the first word: zeros
+            state["feed"] = ops.zeros((ops.shape(encoded.mask)[0], self.config.decoder_units))
         return state
 
     def step(self, tokens, state):
         """One decoding step for `common.decoding`: previous tokens [batch] -> (logits
         [batch, vocabulary] with padding, unknown and start ruled out, the new state)."""
         inputs = self.target_embedding(tokens)
-        output, decoder_states = self.decoder.cell(inputs, list(state["decoder"]), training=False)
         encoded = Encoded(state.get("memory"), state.get("keys"), state["mask"], [])
+        updates = {}
+        if self.config.input_feeding:
+            output, decoder_states, _ = self.decoder.step(inputs, list(state["decoder"]), state["feed"], encoded)
+            updates["feed"] = output
+        else:
+            output, decoder_states = self.decoder.cell(inputs, list(state["decoder"]), training=False)
         logits, _ = self.head(output[:, tf.newaxis, :], encoded)
         vocabulary = tf.shape(logits)[-1]
         forbidden = tf.reduce_sum(tf.one_hot(FORBIDDEN_OUTPUTS, vocabulary), axis=0) * decoding.IMPOSSIBLE
-        return logits[:, 0, :] + forbidden, {**state, "decoder": list(decoder_states)}
+        return logits[:, 0, :] + forbidden, {**state, "decoder": list(decoder_states), **updates}
 
 
 @keras.saving.register_keras_serializable(package="translation")

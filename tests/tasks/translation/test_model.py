@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from common.cells import speed_notes
 from common.config import apply_overrides
 from common.embedding import PretrainedEmbedding, UnfreezeEmbeddings, pretrained_summary
 from common.errors import UserError
@@ -45,6 +46,10 @@ VARIANTS = [
     ("attention=multiplicative", "cell=tcn", "decoder_cell=lstm"),
     ("attention=none", "cell=tcn", "decoder_cell=leaky_rnn", "bidirectional=false", "num_layers=2"),
     ("attention=cross", "cell=gru"),
+    # Luong's input feeding: the decoder loops itself, attention inside the recurrence.
+    ("attention=cross", "input_feeding=true"),
+    ("attention=additive", "cell=gru", "input_feeding=true"),
+    ("attention=scaled", "cell=simple_rnn", "decoder_cell=peephole_lstm", "bidirectional=false", "input_feeding=true"),
 ]
 NEW_CELL_VARIANTS = VARIANTS[5:9]
 
@@ -85,9 +90,9 @@ def test_output_is_unchanged_when_the_batch_gains_padding(overrides):
         np.testing.assert_array_equal(by_itself[0].numpy()[0], in_batch[0].numpy()[1])
 
 
-@pytest.mark.parametrize("attention", ["additive", "multiplicative", "scaled", "cross"])
+@pytest.mark.parametrize("attention", ["additive", "multiplicative", "scaled", "cross", "cross input_feeding=true"])
 def test_attention_weights_sum_to_one_over_real_words_and_are_zero_on_padding(attention):
-    network, _ = network_for(f"attention={attention}")
+    network, _ = network_for(*f"attention={attention}".split())
     tokens, lengths = translation_model.translate_ids(network, SOURCES, 6, beam_width=2)
     weights = translation_model.attention_map(network, SOURCES, tokens, lengths).numpy()
     real = SOURCES.numpy() != 0
@@ -218,6 +223,39 @@ def test_cross_attention_adds_its_output_to_the_decoders_under_layer_norm():
     decoded, *_ = network.decoder(steps, initial_state=encoded.states)
     expected = network.logits(network.attention_norm(decoded))
     np.testing.assert_allclose(model([SOURCES, target_in]).numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_the_default_model_starts_from_the_same_weights_as_before_input_feeding_existed():
+    """Keras draws an unseeded initializer's seed when a layer is made, so making the
+    layers in another order changes every seeded run (and keeps finished runs' ids from
+    meaning what they did). The sum was measured on the code before input feeding."""
+    _, model = network_for()
+    total = sum(float(np.abs(weight).sum()) for weight in model.get_weights())
+    assert total == pytest.approx(635.6142840385437, rel=1e-6)
+
+
+def test_input_feeding_passes_each_steps_attentional_vector_into_the_next_step():
+    """The cell reads [word; previous attentional vector]: cutting the feed's weights
+    leaves the first word's logits as they were (its feed is zeros) and changes the rest."""
+    network, model = network_for("attention=cross", "input_feeding=true")
+    target_in = tf.constant([[2, 7, 8], [2, 5, 6], [2, 6, 6]], tf.int32)
+    before = model([SOURCES, target_in]).numpy()
+    cell = network.decoder.cell
+    kernel = cell.kernel.numpy()
+    assert kernel.shape[0] == 6 + 12  # embedding_dim + decoder_units
+    kernel[6:] = 0.0
+    cell.kernel.assign(kernel)
+    after = model([SOURCES, target_in]).numpy()
+    np.testing.assert_allclose(after[:, 0], before[:, 0], atol=1e-6)
+    assert np.abs(after[:, 1:] - before[:, 1:]).max() > 1e-4
+
+
+def test_input_feeding_needs_attention_and_says_the_decoder_has_no_cudnn_kernel():
+    with pytest.raises(UserError, match="input_feeding=true .* choose an attention other than none"):
+        apply_overrides(Config(), ["attention=none", "input_feeding=true"])
+    _, plain = network_for("attention=cross")
+    _, feeding = network_for("attention=cross", "input_feeding=true")
+    assert speed_notes(plain) == {"cudnn": "yes"} and speed_notes(feeding) == {"cudnn": "no"}
 
 
 def test_the_default_head_leaves_the_unigram_plateau_within_a_few_updates(tmp_path):

@@ -135,6 +135,21 @@ def test_label_smoothing_and_warm_up_train_save_and_reload(tmp_path, isolated_ru
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01)  # warmed up: the configured rate
 
 
+def test_input_feeding_learns_reloads_and_exports(tmp_path, isolated_runs):
+    """The looping decoder (a custom layer) trains, saves in model.keras, is rebuilt by
+    `make export`, and the SavedModel translates in a fresh process as the run did."""
+    data = write_tsv(tmp_path / "pairs.tsv", number_pairs(400, seed=0))
+    options = [f"dataset={data}", "epochs=12", "evaluate_limit=20", *TINY, "input_feeding=true"]
+    assert run_cli("train", "translation", *options) == 0
+    (run,) = finished_runs(isolated_runs, "translation")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["bleu"] > 80 and metrics["cudnn"] == "no", metrics
+    assert run_cli("export", "translation", "--run", run, "--to", tmp_path / "again") == 0
+    examples = metrics["examples"]
+    served = call_in_fresh_process(tmp_path / "again", {"text": [example["source"] for example in examples]})
+    assert served["translation"] == [example["output"] for example in examples]
+
+
 def bad_input_cases(tmp_path):
     missing = tmp_path / "missing.tsv"
     no_pairs = tmp_path / "no_pairs.tsv"
@@ -152,6 +167,7 @@ def bad_input_cases(tmp_path):
         ([f"dataset={good}", "max_length=1"], "no train pairs of at most 1 words"),
         (["dataset=europarl"], "unknown dataset 'europarl'"),
         ([f"dataset={good}", "label_smoothing=1"], "label_smoothing must be in [0, 1)"),
+        ([f"dataset={good}", "attention=none", "input_feeding=true"], "input_feeding=true feeds the attentional"),
         ([f"dataset={good}", "tokenizer=bpe"], "'tokenizer' is refused for this task: translation is word level"),
     ]
 
