@@ -30,6 +30,23 @@ def test_state_count_hides_the_lstm_difference():
         assert len(outputs) == 1 + cells.state_count(cell)
 
 
+@pytest.mark.parametrize("cell", cells.RECURRENT_CELLS)
+def test_a_cells_single_step_is_its_layers_first_step(cell):
+    """`recurrent_cell` is one step of what `recurrent_layer` runs (same weights)."""
+    layer = cells.recurrent_layer(cell, 3, return_sequences=True, return_state=True)
+    inputs = np.random.default_rng(0).normal(size=(2, 1, 5)).astype("float32")
+    sequence, *states = layer(inputs)
+    step = cells.recurrent_cell(cell, 3)
+    step.build((None, 5))
+    step.set_weights(layer.cell.get_weights())
+    zeros = [np.zeros((2, 3), "float32")] * cells.state_count(cell)
+    output, new_states = step(inputs[:, 0], zeros)
+    np.testing.assert_allclose(output, sequence[:, 0], atol=1e-6)
+    assert len(new_states) == len(states)
+    with pytest.raises(UserError, match="cell=tcn has no step-by-step cell"):
+        cells.recurrent_cell("tcn", 3)
+
+
 def test_only_recurrent_cells_carry_state():
     assert [cells.is_recurrent(cell) for cell in cells.CELL_NAMES] == [True] * 5 + [False, False]
     with pytest.raises(UserError, match="cell=tcn has no state to carry"):
