@@ -105,8 +105,18 @@ def per_run_table(rows: list[dict], beam_width: int) -> str:
 
 
 def spread(values: list[float]) -> str:
+    """Mean ± std and the count; one value has no spread, so it is shown alone."""
     summary = reports.mean_and_spread(values)
+    if len(values) < 2:
+        return f"{summary['mean']:.2f} (n={len(values)}, no spread)"
     return f"{summary['mean']:.2f} ± {summary['std']:.2f} (n={len(values)})"
+
+
+def std_verdict(values: list[float], std: float) -> str:
+    """Whether the spread bar is met; one run has no spread to judge."""
+    if len(values) < 2:
+        return "not judged (one run)"
+    return "yes" if std <= MOST_STD_BLEU else "no"
 
 
 def summary_lines(rows: list[dict], split_seeds: tuple[int, ...], cells: int) -> list[str]:
@@ -131,7 +141,7 @@ def summary_lines(rows: list[dict], split_seeds: tuple[int, ...], cells: int) ->
     return lines + [
         f"- every run BLEU ≥ {LEAST_BLEU:g}: {'yes' if min(bleu) >= LEAST_BLEU else 'no'} (lowest {min(bleu):.2f})",
         f"- mean BLEU ≥ {LEAST_MEAN_BLEU:g}: {'yes' if overall['mean'] >= LEAST_MEAN_BLEU else 'no'}; "
-        f"std ≤ {MOST_STD_BLEU:g}: {'yes' if overall['std'] <= MOST_STD_BLEU else 'no'}",
+        f"std ≤ {MOST_STD_BLEU:g}: {std_verdict(bleu, overall['std'])}",
         f"- no run's first or last source word holds more than {LOCKED_SHARE:g} of the attention: "
         f"{'yes' if largest_share <= LOCKED_SHARE else 'no'} (largest {largest_share:.3f})",
     ]

@@ -46,6 +46,9 @@ def test_the_bars_wait_for_every_cell_then_say_which_are_met():
     assert "every run BLEU ≥ 12: no (lowest 11.00)" in lines
     assert "mean BLEU ≥ 15: yes; std ≤ 2: no" in lines
     assert "0.5 of the attention: no (largest 0.600)" in lines
+    single = "\n".join(translation_seeds.summary_lines(rows[:1], (42,), cells=1))
+    assert "- split seed 42: BLEU 21.00 (n=1, no spread)" in single  # not "± 0.00"
+    assert "std ≤ 2: not judged (one run)" in single
     table = translation_seeds.per_run_table(rows, beam_width=5)
     assert "| 43 | 42 | 11.00 | 40.00 | 9.00 | 12.00 | 9 | 30.0 | 200 | 0.030 / 0.600 | 0.44 | run-42-43 |" in table
 
