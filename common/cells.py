@@ -257,8 +257,7 @@ def speed_notes(model) -> dict:
     runs its own step loop (`runs_step_by_step = True`) counts as a recurrent layer
     without the cuDNN kernel."""
     layers = recurrent_layers(model)
-    loops = [layer for layer in model._flatten_layers(include_self=False) if getattr(layer, "runs_step_by_step", False)]
-    if loops:
+    if any(getattr(layer, "runs_step_by_step", False) for layer in model._flatten_layers(include_self=False)):
         notes = {"cudnn": "no"}
     else:
         notes = {"cudnn": "n/a" if not layers else "no" if any(map(cudnn_blockers, layers)) else "yes"}

@@ -92,7 +92,9 @@ def attention_layers(attention: str, units: int) -> dict:
 
 
 def step_attention_layers(attention: str, units: int) -> dict:
-    """The attention layers that run at each decoding step (all but `MEMORY_LAYERS`)."""
+    """The attention layers that run at each decoding step (all but `MEMORY_LAYERS`). The
+    memory layers are made and dropped, so the initializers' seeds are drawn in
+    `attention_layers`' one order."""
     return {name: layer for name, layer in attention_layers(attention, units).items() if name not in MEMORY_LAYERS}
 
 
@@ -130,11 +132,11 @@ class InputFeedingDecoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.cell_type, self.units, self.attention_kind = cell, units, attention
         self.cell = cells.recurrent_cell(cell, units)
-        self.step_names = []
-        for name, layer in step_attention_layers(attention, units).items():
+        layers = step_attention_layers(attention, units)
+        self.step_names = list(layers)
+        for name, layer in layers.items():
             layer.name = name
             setattr(self, name, layer)  # tracked one by one, so their weights save by name
-            self.step_names.append(name)
 
     def build(self, steps_shape, memory_shape, keys_shape):
         units = self.units
