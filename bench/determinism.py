@@ -50,6 +50,8 @@ from pathlib import Path
 import numpy as np
 import pandas
 
+from common import reports
+
 TASKS = ("sentiment", "timeseries", "tagging", "generation", "translation")
 BUDGETS = {
     "sentiment": ["epochs=3"],
@@ -163,19 +165,15 @@ def table_row(task: str, on: list[pandas.DataFrame], off: list[pandas.DataFrame]
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = [
-        "| task | budget | s/epoch on | s/epoch off | on/off | repeats | epochs timed (each) "
-        "| same result twice (on) | same result twice (off) | off: val_loss spread |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["task", "budget", "s/epoch on", "s/epoch off", "on/off", "repeats", "epochs timed (each)"]
+    header += ["same result twice (on)", "same result twice (off)", "off: val_loss spread"]
+    lines = []
     for row in rows:
         spread = "n/a" if np.isnan(row["off val_loss spread"]) else f"{row['off val_loss spread']:.2g}"
-        lines.append(
-            f"| {row['task']} | {row['budget']} | {row['on']:.2f} | {row['off']:.2f} | {row['ratio']:.3f} "
-            f"| {row['repeats']} | {row['epochs timed']} | {row['same on']} | {row['same off']} "
-            f"| {spread} |"
-        )
-    return "\n".join(lines)
+        cells = [row["task"], str(row["budget"]), f"{row['on']:.2f}", f"{row['off']:.2f}", f"{row['ratio']:.3f}"]
+        cells += [str(row[key]) for key in ("repeats", "epochs timed", "same on", "same off")]
+        lines.append(cells + [spread])
+    return reports.markdown_table(header, lines)
 
 
 def parse(arguments: list[str]) -> tuple[list[str], int]:

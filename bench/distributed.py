@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pandas
 
+from common import reports
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -119,10 +121,8 @@ def main(arguments) -> None:
     results["two workers"] = result(work / "two", seconds, arguments.batch)
     names = list(results["one process"])
     print(f"sentiment, {' '.join(options)}, global batch {arguments.batch}\n")
-    print("| | " + " | ".join(names) + " |")
-    print("|---" * (len(names) + 1) + "|")
-    for label, values in results.items():
-        print(f"| {label} | " + " | ".join(format_value(values[name]) for name in names) + " |")
+    rows = [[label] + [format_value(values[name]) for name in names] for label, values in results.items()]
+    print(reports.markdown_table(["", *names], rows))
     parameters = results["two workers"]["parameters"]
     kib = parameters * 4 / 1024
     extra = results["two workers"]["seconds per step"] - results["one process"]["seconds per step"]

@@ -40,18 +40,17 @@ def cell(value) -> str:
 
 def table(rows: dict) -> str:
     header = ["dataset", "model", "entity P", "entity R", "entity F1", "token acc", "epochs", "train s", "run"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    baselines = {}
+    lines, baselines = [], {}
     for (dataset, name), metrics in rows.items():
         baselines[dataset] = metrics["baseline"]
         values = [dataset, name] + [cell(metrics.get(key)) for key in ("precision", "recall", "f1", "token_accuracy")]
         values += [str(metrics["epochs"]), f"{metrics['training_seconds']:.0f}", metrics["run"]]
-        lines.append("| " + " | ".join(values) + " |")
+        lines.append(values)
     for dataset, baseline in baselines.items():
         values = [dataset, "per-word baseline"]
         values += [cell(baseline.get(key)) for key in ("precision", "recall", "f1", "token_accuracy")]
-        lines.append("| " + " | ".join(values + ["-", "-", "-"]) + " |")
-    return "\n".join(lines)
+        lines.append(values + ["-", "-", "-"])
+    return reports.markdown_table(header, lines)
 
 
 def take(arguments: list[str], flag: str, default: int | None) -> tuple[int | None, list[str]]:

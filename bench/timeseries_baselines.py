@@ -62,7 +62,7 @@ def table(results: dict) -> str:
     header = ["dataset", "test windows"]
     header += [f"MAE {name}" for name in FORECASTERS] + ["MASE model", "MASE naive"]
     header += [f"model/{name}" for name in BASELINES] + ["epochs", "train s", "run"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = []
     for dataset, metrics in results.items():
         rows = {"model": metrics, **metrics["baselines"]}
         values = [dataset, str(metrics["test_windows"])]
@@ -70,8 +70,8 @@ def table(results: dict) -> str:
         values += [cell(metrics["mase"]), cell(rows["naive"]["mase"])]
         values += [cell(metrics["mae_ratio"].get(name)) for name in BASELINES]
         values += [str(metrics["epochs"]), f"{metrics['training_seconds']:.0f}", metrics["run"]]
-        lines.append("| " + " | ".join(values) + " |")
-    return "\n".join(lines)
+        lines.append(values)
+    return reports.markdown_table(header, lines)
 
 
 def main(arguments: list[str]) -> None:

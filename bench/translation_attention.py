@@ -45,12 +45,12 @@ def measure(attention: str, overrides: list[str]):
 def quality_table(rows: dict, beam_width: int) -> str:
     header = ["attention", "greedy BLEU", "greedy chrF", f"beam {beam_width} BLEU", f"beam {beam_width} chrF"]
     header += ["epochs", "train s", "parameters", "run"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = []
     for attention, metrics in rows.items():
         values = [attention] + [f"{metrics[key]:.2f}" for key in ("greedy_bleu", "greedy_chrf", "bleu", "chrf")]
         values += [str(metrics["epochs"]), f"{metrics['training_seconds']:.0f}", f"{metrics['parameters']:,}"]
-        lines.append("| " + " | ".join(values + [metrics["run"]]) + " |")
-    return "\n".join(lines)
+        lines.append(values + [metrics["run"]])
+    return reports.markdown_table(header, lines)
 
 
 class PythonLoopBeam:

@@ -93,15 +93,15 @@ def per_run_table(rows: list[dict], beam_width: int) -> str:
     header = ["split seed", "seed", f"BLEU (beam {beam_width})", "chrF", "greedy BLEU", "validation BLEU"]
     header += ["epochs", "train min"]
     header += ["s/epoch", "attention first / last", "entropy", "run"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = []
     for row in rows:
         cells = [str(row["split_seed"]), str(row["seed"])]
         cells += [f"{row[key]:.2f}" for key in ("bleu", "chrf", "greedy_bleu", "validation_bleu")]
         cells += [str(row["epochs"]), f"{row['training_seconds'] / 60:.1f}"]
         cells.append(f"{row['training_seconds'] / row['epochs']:.0f}")
         cells += [f"{row['attention_first']:.3f} / {row['attention_last']:.3f}", f"{row['attention_entropy']:.2f}"]
-        lines.append("| " + " | ".join(cells + [row["run"]]) + " |")
-    return "\n".join(lines)
+        lines.append(cells + [row["run"]])
+    return reports.markdown_table(header, lines)
 
 
 def spread(values: list[float]) -> str:

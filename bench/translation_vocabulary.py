@@ -14,6 +14,7 @@ import dataclasses
 import sys
 
 from bench.arguments import whole_numbers
+from common import reports
 from common.config import apply_overrides
 from common.errors import UserError
 from common.runs import write_report
@@ -50,14 +51,13 @@ def measure(config, corpus) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = []
     for row in rows:
         cells = [f"{row[key]:,}" for key in ("max_vocabulary", "target words", "source words")]
         cells += [f"{100 * row[key]:.2f}%" for key in ("target [UNK]", "source [UNK]")]
         cells += [f"{row['parameters']:,}", f"{row['logits MB']:.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        lines.append(cells)
+    return reports.markdown_table(list(rows[0]), lines)
 
 
 def main(arguments: list[str]) -> None:

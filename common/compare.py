@@ -191,7 +191,7 @@ def format_spread(value: dict | None, digits: int = 4) -> str:
 def comparison_table(rows: list[dict], metric_names) -> str:
     """The Markdown table: metrics as mean ± std over seeds, then the cost columns."""
     header = ["variant", "seeds", *metric_names, "parameters", "train s", "examples/s", "cuDNN", "export ms (1 input)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = []
     for row in rows:
         cells = [row["variant"], str(row["seeds"])]
         cells += [format_spread(row[name]) for name in metric_names]
@@ -202,8 +202,8 @@ def comparison_table(rows: list[dict], metric_names) -> str:
             cells[0] += f" (receptive field {row['receptive_field']})"
         if row["errors"]:
             cells[0] += " (" + "; ".join(row["errors"]) + ")"
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        lines.append(cells)
+    return reports.markdown_table(header, lines)
 
 
 def write_report(task, trained: list[Trained], names: list[str], command: str, monitor: str) -> Path:

@@ -346,22 +346,21 @@ def gradients_markdown(results: dict, config, options: GradientOptions, command:
         f"weights with global_clipnorm={NEVER_CLIPS:g}, which no step reaches (the same update path, no "
         "clipping). Loss and accuracy on the measured passages.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
     ]
+    curves = []
     for cell, result in results.items():
         for condition in CONDITIONS:
             curve, scores = result["curves"][condition], result["scores"][condition]
             values = [f"{curve[d]:.3g}" for d in distances] + [f"{curve[distances[-1]] / curve[0]:.2g}"]
-            values += [f"{scores['loss']:.3f}", f"{scores['accuracy']:.3f}"]
-            lines.append(f"| {cell} | {condition} | " + " | ".join(values) + " |")
-    lines += ["", "| cell | training steps clipped (norm > clipnorm) | median gradient norm, clipped / unclipped |"]
-    lines.append("|---|---|---|")
+            curves.append([cell, condition, *values, f"{scores['loss']:.3f}", f"{scores['accuracy']:.3f}"])
+    clipping = []
     for cell, result in results.items():
         clipped = np.array([norm for _, norm in result["training"]["clipped"]])
         unclipped = np.array([norm for _, norm in result["training"]["unclipped"]])
         share = f"{int(np.sum(clipped > config.clipnorm))} of {len(clipped)}"
-        lines.append(f"| {cell} | {share} | {np.median(clipped):.3g} / {np.median(unclipped):.3g} |")
+        clipping.append([cell, share, f"{np.median(clipped):.3g} / {np.median(unclipped):.3g}"])
+    clipping_header = ["cell", "training steps clipped (norm > clipnorm)", "median gradient norm, clipped / unclipped"]
+    lines += [reports.markdown_table(header, curves), "", reports.markdown_table(clipping_header, clipping)]
     return "\n".join(lines) + "\n"
 
 

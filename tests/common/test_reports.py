@@ -17,6 +17,13 @@ def test_mean_and_sample_spread():
     assert summary["mean"] == pytest.approx(0.8) and summary["std"] == pytest.approx(0.1)
 
 
+def test_markdown_table_lines_up_header_and_rows():
+    table = reports.markdown_table(["a", "b"], [["1", "2"], ["3", "4"]])
+    assert table == "| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |"
+    with pytest.raises(ValueError, match="row 2 has 1 cells for 2 columns"):
+        reports.markdown_table(["a", "b"], [["1", "2"], ["3"]])
+
+
 def test_learning_curve_png(tmp_path):
     history = pandas.DataFrame(
         {
