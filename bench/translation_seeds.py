@@ -13,7 +13,8 @@ Options: `seeds=42,43,44,45,46`, `split_seeds=42,43`, `train=1`; anything else i
 training option applied to every cell (`attention=none`, say, for the no-attention
 baseline over the same seeds). The table (per run, then mean ± std over runs, per split
 and overall, and the issue's bars) is printed and written to
-runs/translation/seeds-<time>.md.
+runs/translation/seeds-<time>.md. With options, it also pairs each run's validation BLEU
+with the default's finished run on the same cell, the score options are chosen on.
 """
 
 import json
@@ -147,6 +148,23 @@ def summary_lines(rows: list[dict], split_seeds: tuple[int, ...], cells: int) ->
     ]
 
 
+def against_the_default(rows: list[dict], defaults: list[dict]) -> list[str]:
+    """A variant's validation BLEU paired with the default's on the same cells (same seed,
+    same split): options are chosen on validation, and pairing takes out what the seed and
+    the held-out books move."""
+    by_cell = {(row["seed"], row["split_seed"]): row for row in defaults}
+    pairs = [(row, by_cell[key]) for row in rows if (key := (row["seed"], row["split_seed"])) in by_cell]
+    if not pairs:
+        return ["- against the default: no cell has a finished default run yet (run the bench without options)"]
+    variant = [row["validation_bleu"] for row, _ in pairs]
+    default = [paired["validation_bleu"] for _, paired in pairs]
+    differences = [mine - theirs for mine, theirs in zip(variant, default, strict=True)]
+    return [
+        f"- against the default on the same {len(pairs)} cell(s): validation BLEU {spread(variant)} "
+        f"against {spread(default)}; difference (these options minus the default) {spread(differences)}"
+    ]
+
+
 def main(arguments: list[str]) -> None:
     seeds, split_seeds, train, overrides = parse_arguments(arguments)
     cells = [(seed, split_seed) for split_seed in split_seeds for seed in seeds]
@@ -155,7 +173,11 @@ def main(arguments: list[str]) -> None:
         raise UserError("no cell is trained yet: run without train=0")
     beam_width = cell_config(seeds[0], split_seeds[0], overrides).beam_width
     title = f"options: {' '.join(overrides) or '(the defaults)'}; {len(rows)} of {len(cells)} runs finished"
-    summary = "\n".join(summary_lines(rows, split_seeds, len(cells)))
+    summary = summary_lines(rows, split_seeds, len(cells))
+    if overrides:
+        defaults = [row for seed, split_seed in cells if (row := run_cell(seed, split_seed, [], train=False))]
+        summary += against_the_default(rows, defaults)
+    summary = "\n".join(summary)
     report = "\n\n".join([title, per_run_table(rows, beam_width), summary])
     print(f"\n{report}")
     print(f"\nwritten to {write_report(TASK.name, 'seeds', report)}")

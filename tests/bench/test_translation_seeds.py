@@ -53,6 +53,16 @@ def test_the_bars_wait_for_every_cell_then_say_which_are_met():
     assert "| 43 | 42 | 11.00 | 40.00 | 9.00 | 12.00 | 9 | 30.0 | 200 | 0.030 / 0.600 | 0.44 | run-42-43 |" in table
 
 
+def test_options_are_paired_with_the_default_on_the_same_cells_on_validation():
+    variant = [run(42, 42, 21.0), run(43, 42, 22.0), run(44, 42, 30.0)]
+    default = [run(42, 42, 20.0), run(43, 42, 20.0), run(45, 42, 10.0)]  # 44 unpaired, 45 unused
+    (line,) = translation_seeds.against_the_default(variant, default)
+    assert "on the same 2 cell(s): validation BLEU 22.50 ± 0.71 (n=2) against 21.00 ± 0.00 (n=2)" in line
+    assert "difference (these options minus the default) 1.50 ± 0.71 (n=2)" in line
+    (none,) = translation_seeds.against_the_default(variant, [])
+    assert "no cell has a finished default run yet" in none
+
+
 def test_a_run_made_before_validation_scoring_is_scored_as_training_would_have(tmp_path, monkeypatch):
     monkeypatch.setenv("RNN_SUITE_RUNS", str(tmp_path / "runs"))
     data = write_tsv(tmp_path / "pairs.tsv", number_pairs(120, seed=0))
