@@ -5,7 +5,8 @@
 1. No attention vs additive vs multiplicative vs cross: each a full `make train TASK=translation`
    with the given options (same data, split, seed and budget); held-out corpus BLEU and
    chrF (sacrebleu) with greedy decoding and with beam search (the config's beam width),
-   in one table.
+   in one table. A finished run of the same options is reused, so an interrupted bench
+   goes on where it stopped.
 2. Decoding speed, with the last model trained: sentences per second of the in-graph
    batched beam search (`common.decoding`, batches of 64) against a Python loop that calls
    the same decoder step once per token per sentence (same beam width, same model, same
@@ -22,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import reports, text, trainer
+from common.compare import finished_run
 from common.config import apply_overrides
 from common.decoding import IMPOSSIBLE
 from common.runs import write_report
@@ -35,10 +37,16 @@ SPEED_SENTENCES = 100
 
 
 def measure(attention: str, overrides: list[str]):
-    """Train one variant; its metrics and run folder."""
+    """One variant's config, run folder and metrics. A finished run of exactly this config
+    in the runs folder is reused (the seeds bench's runs, or this bench's before it was
+    stopped), so only the missing variants train."""
     config = apply_overrides(TASK.Config(), [*overrides, f"attention={attention}"])
-    print(f"== attention={attention} {' '.join(overrides)}", file=sys.stderr)
-    run_path = trainer.train(TASK, config)
+    run_path = finished_run(TASK, config)
+    if run_path is None:
+        print(f"== attention={attention} {' '.join(overrides)}", file=sys.stderr, flush=True)
+        run_path = trainer.train(TASK, config)
+    else:
+        print(f"== attention={attention}: reusing the finished run {run_path.name}", file=sys.stderr, flush=True)
     return config, run_path, dict(reports.read_json(run_path / "metrics.json"), run=run_path.name)
 
 

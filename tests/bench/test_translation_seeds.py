@@ -56,9 +56,10 @@ def test_the_bars_wait_for_every_cell_then_say_which_are_met():
 def test_options_are_paired_with_the_default_on_the_same_cells_on_validation():
     variant = [run(42, 42, 21.0), run(43, 42, 22.0), run(44, 42, 30.0)]
     default = [run(42, 42, 20.0), run(43, 42, 20.0), run(45, 42, 10.0)]  # 44 unpaired, 45 unused
-    (line,) = translation_seeds.against_the_default(variant, default)
-    assert "on the same 2 cell(s): validation BLEU 22.50 ± 0.71 (n=2) against 21.00 ± 0.00 (n=2)" in line
-    assert "difference (these options minus the default) 1.50 ± 0.71 (n=2)" in line
+    validation, test = translation_seeds.against_the_default(variant, default)
+    assert "validation BLEU (choose on this): 22.50 ± 0.71 (n=2) against 21.00 ± 0.00 (n=2)" in validation
+    assert "difference (these options minus the default) 1.50 ± 0.71 (n=2)" in validation
+    assert "same 2 cell(s), test BLEU (report only): 21.50 ± 0.71 (n=2) against 20.00 ± 0.00 (n=2)" in test
     (none,) = translation_seeds.against_the_default(variant, [])
     assert "no cell has a finished default run yet" in none
 
