@@ -89,7 +89,26 @@ def train_row(task, base_config, name: str, overrides: dict, seed: int) -> Train
 
 
 def finished_run(task, config) -> Path | None:
-    """The newest finished run of exactly this config (same resolved options and epochs)."""
+    """The newest finished run of exactly this config (same resolved options and epochs),
+    whichever way its split was spelled."""
+    for spelling in split_spellings(config):
+        if path := finished_run_spelled(task, spelling):
+            return path
+    return None
+
+
+def split_spellings(config) -> list:
+    """`split_seed=0` means the seed's own split, so `seed=S split_seed=S` and
+    `seed=S split_seed=0` are one run saved under two ids: `make compare` writes the
+    split out, the default command and the seeds bench leave it 0."""
+    if config.split_seed == 0:
+        return [config, dataclasses.replace(config, split_seed=config.seed)]
+    if config.split_seed == config.seed:
+        return [config, dataclasses.replace(config, split_seed=0)]
+    return [config]
+
+
+def finished_run_spelled(task, config) -> Path | None:
     resolved = task.prepare_config(dataclasses.replace(config))
     resolved.validate()
     wanted = {key: value for key, value in dataclasses.asdict(resolved).items() if key not in runs.NOT_HASHED}

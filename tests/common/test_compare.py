@@ -106,6 +106,18 @@ def test_a_run_saved_before_an_option_was_added_is_found_at_that_options_default
     assert compare.finished_run(task, WithAddedOption(epochs=6, smoothing=0.1)) is None
 
 
+def test_a_run_is_found_whichever_way_its_own_split_was_spelled(isolated_runs):
+    task = types.SimpleNamespace(name="toy", prepare_config=lambda config: config)
+    default_command = TrainConfig(seed=43)  # split_seed=0: the seed's own split
+    folder = isolated_runs / "toy" / f"20261207-000000-lstm-{runs.config_hash(default_command)}"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(dataclasses.asdict(default_command)))
+    (folder / "metrics.json").write_text("{}")
+    assert compare.finished_run(task, TrainConfig(seed=43, split_seed=43)) == folder  # as compare spells it
+    assert compare.finished_run(task, TrainConfig(seed=43, split_seed=42)) is None  # another split
+    assert compare.finished_run(task, TrainConfig(seed=42, split_seed=43)) is None  # another seed
+
+
 @pytest.mark.parametrize("option, message", [("seeds=x", "seeds='x'"), ("variants=gru,nope", "unknown variant")])
 def test_bad_comparison_options_are_one_line_errors(option, message, capsys):
     assert run_cli("compare", "sentiment", option) == 2
