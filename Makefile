@@ -119,7 +119,7 @@ bench-translation:  # no attention vs additive vs multiplicative vs cross, greed
 bench-translation-seeds:  # the default over 5 training seeds x 2 data splits: per-run table, mean ± std (resumable; train=0 reports)
 	$(PYTHON) -m bench.translation_seeds $(ARGS)
 
-bench-translation-vocabulary:  # validation [UNK] share, parameters and logits size at each max_vocabulary (no training)
+bench-translation-vocabulary:  # validation [UNK] share, parameters, logits size and training-step time at each max_vocabulary (no full training)
 	$(PYTHON) -m bench.translation_vocabulary $(ARGS)
 
 # Two test processes (pytest-xdist) by default, one per core of the 2-core machines the
