@@ -100,7 +100,10 @@ def per_run_table(rows: list[dict], beam_width: int) -> str:
         cells += [f"{row[key]:.2f}" for key in ("bleu", "chrf", "greedy_bleu", "validation_bleu")]
         cells += [str(row["epochs"]), f"{row['training_seconds'] / 60:.1f}"]
         cells.append(f"{row['training_seconds'] / row['epochs']:.0f}")
-        cells += [f"{row['attention_first']:.3f} / {row['attention_last']:.3f}", f"{row['attention_entropy']:.2f}"]
+        if "attention_first" in row:
+            cells += [f"{row['attention_first']:.3f} / {row['attention_last']:.3f}", f"{row['attention_entropy']:.2f}"]
+        else:
+            cells += ["no attention", "-"]
         lines.append(cells + [row["run"]])
     return reports.markdown_table(header, lines)
 
@@ -130,7 +133,7 @@ def summary_lines(rows: list[dict], split_seeds: tuple[int, ...], cells: int) ->
             lines.append(f"- split seed {split_seed}: BLEU {spread(values)}")
     bleu = [row["bleu"] for row in rows]
     overall = reports.mean_and_spread(bleu)
-    largest_share = max(max(row["attention_first"], row["attention_last"]) for row in rows)
+    attending = [row for row in rows if "attention_first" in row]  # attention=none has no weights
     lines += [
         f"- all runs: BLEU {spread(bleu)}; chrF {spread([row['chrf'] for row in rows])}; "
         f"greedy BLEU {spread([row['greedy_bleu'] for row in rows])}; "
@@ -139,12 +142,22 @@ def summary_lines(rows: list[dict], split_seeds: tuple[int, ...], cells: int) ->
     ]
     if len(rows) < cells:
         return lines + [f"- the bars are judged when all {cells} runs are finished ({len(rows)} so far)"]
-    return lines + [
+    verdicts = [
         f"- every run BLEU ≥ {LEAST_BLEU:g}: {'yes' if min(bleu) >= LEAST_BLEU else 'no'} (lowest {min(bleu):.2f})",
         f"- mean BLEU ≥ {LEAST_MEAN_BLEU:g}: {'yes' if overall['mean'] >= LEAST_MEAN_BLEU else 'no'}; "
         f"std ≤ {MOST_STD_BLEU:g}: {std_verdict(bleu, overall['std'])}",
+    ]
+    return lines + verdicts + lock_verdict(attending)
+
+
+def lock_verdict(rows: list[dict]) -> list[str]:
+    """Whether any run's first or last source word holds too much of the attention."""
+    if not rows:
+        return ["- attention not judged (no attention)"]
+    largest_share = max(max(row["attention_first"], row["attention_last"]) for row in rows)
+    return [
         f"- no run's first or last source word holds more than {LOCKED_SHARE:g} of the attention: "
-        f"{'yes' if largest_share <= LOCKED_SHARE else 'no'} (largest {largest_share:.3f})",
+        f"{'yes' if largest_share <= LOCKED_SHARE else 'no'} (largest {largest_share:.3f})"
     ]
 
 

@@ -53,6 +53,16 @@ def test_the_bars_wait_for_every_cell_then_say_which_are_met():
     assert "| 43 | 42 | 11.00 | 40.00 | 9.00 | 12.00 | 9 | 30.0 | 200 | 0.030 / 0.600 | 0.44 | run-42-43 |" in table
 
 
+def test_runs_without_attention_are_reported_without_an_attention_verdict():
+    rows = [run(43, 43, 4.5), run(44, 43, 4.7)]
+    for row in rows:  # attention=none records no attention weights
+        del row["attention_first"], row["attention_last"], row["attention_entropy"]
+    table = translation_seeds.per_run_table(rows, beam_width=5)
+    assert "| 43 | 43 | 4.50 | 40.00 | 2.50 | 5.50 | 9 | 30.0 | 200 | no attention | - | run-43-43 |" in table
+    lines = translation_seeds.summary_lines(rows, (43,), cells=2)
+    assert "every run BLEU ≥ 12: no (lowest 4.50)" in lines[-3] and lines[-1] == "- attention not judged (no attention)"
+
+
 def test_options_are_paired_with_the_default_on_the_same_cells_on_validation():
     variant = [run(42, 42, 21.0), run(43, 42, 22.0), run(44, 42, 30.0)]
     default = [run(42, 42, 20.0), run(43, 42, 20.0), run(45, 42, 10.0)]  # 44 unpaired, 45 unused
