@@ -10,7 +10,8 @@ batch of the longest verses, and the time of a training step (`steps=20` of the 
 own first training batches each, the sizes taking turns over 5 rounds after a warm-up, so
 a shared machine's load falls on all alike; `steps=0` skips it), also as a ratio to the
 configured size (8,000 by default; the first size if it is not measured). Validation
-only: a size is chosen on it, never on test. The table is printed and written to runs/translation/vocabulary-<time>.md.
+only: a size is chosen on it, never on test. The table is printed and written to
+runs/translation/vocabulary-<time>.md.
 """
 
 import dataclasses
