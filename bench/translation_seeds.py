@@ -133,7 +133,6 @@ def summary_lines(rows: list[dict], split_seeds: tuple[int, ...], cells: int) ->
             lines.append(f"- split seed {split_seed}: BLEU {spread(values)}")
     bleu = [row["bleu"] for row in rows]
     overall = reports.mean_and_spread(bleu)
-    attending = [row for row in rows if "attention_first" in row]  # attention=none has no weights
     lines += [
         f"- all runs: BLEU {spread(bleu)}; chrF {spread([row['chrf'] for row in rows])}; "
         f"greedy BLEU {spread([row['greedy_bleu'] for row in rows])}; "
@@ -147,11 +146,13 @@ def summary_lines(rows: list[dict], split_seeds: tuple[int, ...], cells: int) ->
         f"- mean BLEU ≥ {LEAST_MEAN_BLEU:g}: {'yes' if overall['mean'] >= LEAST_MEAN_BLEU else 'no'}; "
         f"std ≤ {MOST_STD_BLEU:g}: {std_verdict(bleu, overall['std'])}",
     ]
-    return lines + verdicts + lock_verdict(attending)
+    return lines + verdicts + lock_verdict(rows)
 
 
 def lock_verdict(rows: list[dict]) -> list[str]:
-    """Whether any run's first or last source word holds too much of the attention."""
+    """Whether any run's first or last source word holds too much of the attention
+    (runs with attention=none record no weights and are left out)."""
+    rows = [row for row in rows if "attention_first" in row]
     if not rows:
         return ["- attention not judged (no attention)"]
     largest_share = max(max(row["attention_first"], row["attention_last"]) for row in rows)

@@ -118,7 +118,7 @@ def test_a_failed_version_is_retried_when_its_folder_changes_and_its_error_has_n
 def settled_resident_bytes() -> int:
     """This process's resident memory (Linux), after a garbage collection and after glibc
     gives its free pages back to the system. Without `malloc_trim`, what the allocator keeps
-    for reuse across its per-thread arenas swings by 30 to 90 MiB between identical cycles
+    for reuse across its per-thread arenas swings by tens of MiB between identical cycles
     and says nothing about a leak."""
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -128,7 +128,7 @@ def settled_resident_bytes() -> int:
 def test_load_and_remove_50_times_frees_batchers_and_memory(exports):
     """Each cycle loads a new version, asks it once (which makes its batcher) and removes
     it. Every removed version's SavedModel is freed, and the process grows by less than
-    50 MiB over the 50 cycles, after 3 to warm up (a kept version costs about 1 MiB)."""
+    50 MiB over the 50 cycles, after 3 to warm up."""
     store = ModelStore(lambda: find_models(exports), poll_seconds=3600)
     app = create_app(store, server_settings())
     removed = []
